@@ -14,13 +14,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/nnpkit quickstart --out runs/quickstart
+	OMP_NUM_THREADS=1 $(BIN)/nnpkit quickstart --out runs/quickstart
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not slow" -q
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

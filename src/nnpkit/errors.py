@@ -13,6 +13,7 @@ __all__ = [
     "ModelFileError",
     "UnknownElementError",
     "LabelingError",
+    "TrainingError",
 ]
 
 
@@ -38,3 +39,7 @@ class UnknownElementError(NNPKitError, ValueError):
 
 class LabelingError(NNPKitError, RuntimeError):
     """A reference calculation failed."""
+
+
+class TrainingError(NNPKitError, RuntimeError):
+    """Training cannot go on (e.g. the loss became NaN or infinite)."""

@@ -1,1 +1,8 @@
-"""nnpkit.models."""
+"""nnpkit.models: the Potential interface and the model families."""
+
+from nnpkit.models.bpnn import BehlerParrinello, BPNNConfig
+from nnpkit.models.potential import Potential
+from nnpkit.models.registry import MODEL_REGISTRY, build_model, model_config_class
+
+__all__ = ["Potential", "BehlerParrinello", "BPNNConfig", "MODEL_REGISTRY", "build_model",
+           "model_config_class"]

@@ -1,0 +1,71 @@
+"""An ASE calculator over any :class:`~nnpkit.models.potential.Potential`."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
+
+from nnpkit.data.graph import atoms_to_graph
+from nnpkit.derivatives import compute_properties
+from nnpkit.models.potential import Potential
+
+__all__ = ["NNPCalculator", "load_calculator"]
+
+
+class NNPCalculator(Calculator):
+    """ASE calculator: energy, free_energy, forces, stress (periodic cells) and per-atom
+    energies from a trained nnpkit potential.
+
+    Args:
+        model: any Potential.
+        device: torch device for inference.
+        dtype: float32 (default, fast) or float64 (for finite-difference checks).
+        metadata: the model file's metadata, kept as ``calc.metadata``.
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
+
+    def __init__(self, model: Potential, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32, metadata: dict | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.model = model.to(device=self.device, dtype=dtype).eval()
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+        self.metadata = metadata or {}
+
+    def calculate(self, atoms: Atoms | None = None, properties: list[str] | None = None,
+                  system_changes: list[str] = all_changes) -> None:
+        """Fill ``self.results`` (eV, eV/Å, Voigt eV/Å³) for ``atoms``."""
+        super().calculate(atoms, properties or ["energy"], system_changes)
+        assert self.atoms is not None
+        periodic = bool(self.atoms.pbc.all())
+        graph = atoms_to_graph(self.atoms, self.model.cutoff, dtype=self.dtype).to(self.device)
+        output = compute_properties(self.model, graph, forces=True, stress=periodic)
+        energy = float(output["energy"].detach().cpu()[0])
+        self.results = {
+            "energy": energy,
+            "free_energy": energy,
+            "energies": output["atomic_energies"].detach().cpu().double().numpy(),
+            "forces": output["forces"].detach().cpu().double().numpy(),
+        }
+        if periodic:
+            stress = output["stress"].detach().cpu().double().numpy()[0]
+            self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
+
+
+
+def load_calculator(path: str | os.PathLike, device: str | torch.device = "cpu",
+                    dtype: torch.dtype = torch.float32) -> NNPCalculator:
+    """An :class:`NNPCalculator` for a model file or a run directory."""
+    from nnpkit.training.model_file import load_model
+
+    model, metadata = load_model(path, device=device)
+    return NNPCalculator(model, device=device, dtype=dtype, metadata=metadata)

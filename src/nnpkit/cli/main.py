@@ -1,0 +1,144 @@
+"""The ``nnpkit`` command: thin subcommands that parse, validate and call one library function.
+
+Subcommand modules are imported lazily so ``nnpkit --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main", "build_parser"]
+
+
+def _train(args: argparse.Namespace) -> int:
+    from nnpkit.training import fit, load_config
+
+    result = fit(load_config(args.config, args.set), resume=args.resume)
+    print(json.dumps({"run_dir": str(result.run_dir), "epochs": result.epochs,
+                      "stop_reason": result.stop_reason, "test": result.test_metrics}, indent=2))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from nnpkit.training.metrics import evaluate_file
+
+    metrics = evaluate_file(args.model, args.data, args.energy_key, args.forces_key,
+                            args.stress_key)
+    if args.json:
+        print(json.dumps(metrics))
+        return 0
+    print(f"structures:        {metrics['n_structures']}")
+    print(f"energy MAE / RMSE: {metrics['energy_mae_meV_per_atom']:.3f} / "
+          f"{metrics['energy_rmse_meV_per_atom']:.3f} meV/atom")
+    print(f"force MAE / RMSE:  {metrics['forces_mae_meV_per_A']:.2f} / "
+          f"{metrics['forces_rmse_meV_per_A']:.2f} meV/Å")
+    if metrics["stress_mae_GPa"] is not None:
+        print(f"stress MAE:        {metrics['stress_mae_GPa']:.4f} GPa")
+    return 0
+
+
+def _md(args: argparse.Namespace) -> int:
+    from nnpkit.md.cli_support import run_md_from_files
+
+    summary = run_md_from_files(
+        args.model, args.structure, temperature_K=args.temperature_K, steps=args.steps,
+        timestep_fs=args.timestep_fs, ensemble=args.ensemble, pressure_GPa=args.pressure_GPa,
+        trajectory=args.out, log_interval=args.log_interval, seed=args.seed)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from nnpkit.labeling.workflow import sample_and_label
+
+    summary = sample_and_label(
+        args.structure, method=args.method, out=args.out, n_samples=args.n_samples,
+        temperature_K=args.temperature_K, interval_steps=args.interval_steps,
+        timestep_fs=args.timestep_fs, seed=args.seed)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _quickstart(args: argparse.Namespace) -> int:
+    from nnpkit.apps.quickstart import QuickstartConfig, run_quickstart
+
+    config = QuickstartConfig(output=args.out, **({"n_structures": args.n_structures}
+                                                  if args.n_structures else {}))
+    summary = run_quickstart(config)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``nnpkit`` command."""
+    parser = argparse.ArgumentParser(prog="nnpkit", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a potential from a YAML config")
+    train.add_argument("config", help="YAML run config")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config value, e.g. training.max_epochs=10")
+    train.add_argument("--resume", action="store_true", help="continue from checkpoint.pt")
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("eval", help="error metrics of a model on labelled data")
+    evaluate.add_argument("model", help="model file or run directory")
+    evaluate.add_argument("data", help="extxyz file or ASE database URL")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--energy-key", default="energy")
+    evaluate.add_argument("--forces-key", default="forces")
+    evaluate.add_argument("--stress-key", default="stress")
+    evaluate.set_defaults(handler=_eval)
+
+    md = commands.add_parser("md", help="molecular dynamics with a trained model")
+    md.add_argument("model", help="model file or run directory")
+    md.add_argument("structure", help="any ASE-readable structure file (first frame)")
+    md.add_argument("--temperature-K", dest="temperature_K", type=float, required=True)
+    md.add_argument("--steps", type=int, required=True)
+    md.add_argument("--timestep-fs", dest="timestep_fs", type=float, default=0.5)
+    md.add_argument("--ensemble", choices=["nve", "nvt", "npt"], default="nvt")
+    md.add_argument("--pressure-GPa", dest="pressure_GPa", type=float, default=0.0)
+    md.add_argument("--out", default="md.extxyz", help="trajectory (extxyz)")
+    md.add_argument("--log-interval", type=int, default=10)
+    md.add_argument("--seed", type=int, default=0)
+    md.set_defaults(handler=_md)
+
+    sample = commands.add_parser("sample", help="sample by MD and label with a reference")
+    sample.add_argument("structure", help="starting structure file, or an ASE molecule name")
+    sample.add_argument("--method", default="gfn2", help="gfn2, gfn1 or emt")
+    sample.add_argument("--out", required=True, help="labelled extxyz to write")
+    sample.add_argument("--n-samples", type=int, default=100)
+    sample.add_argument("--temperature-K", dest="temperature_K", type=float, default=500.0)
+    sample.add_argument("--interval-steps", type=int, default=10)
+    sample.add_argument("--timestep-fs", dest="timestep_fs", type=float, default=0.5)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.set_defaults(handler=_sample)
+
+    quick = commands.add_parser("quickstart", help="the whole pipeline on ethanol (make run)")
+    quick.add_argument("--out", default="runs/quickstart", help="run directory")
+    quick.add_argument("--n-structures", type=int, default=None,
+                       help="configurations to sample (default from QuickstartConfig)")
+    quick.set_defaults(handler=_quickstart)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nnpkit`` console script; returns the exit code."""
+    from nnpkit.errors import NNPKitError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except NNPKitError as error:
+        print(f"nnpkit {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nnpkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""The batched graph container: Atoms → graph → batch (layer 1).
+
+An :class:`AtomicGraph` holds one or several structures as flat tensors plus a
+``batch`` index, the neighbour list as ``edge_index``/``cell_shifts``, and, when the
+structures are labelled, their reference energies, forces and stresses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.stress import voigt_6_to_full_3x3_stress
+
+from nnpkit.neighbors import neighbor_list
+
+__all__ = ["AtomicGraph", "atoms_to_graph", "collate", "edge_vectors"]
+
+
+@dataclass
+class AtomicGraph:
+    """A batch of structures as tensors. ``B`` structures, ``N`` atoms, ``E`` edges.
+
+    Attributes:
+        numbers: atomic numbers [N], int64.
+        positions: Cartesian positions [N, 3], Å.
+        cell: cell vectors as rows [B, 3, 3], Å.
+        pbc: periodicity [B, 3], bool.
+        batch: structure index of each atom [N], int64.
+        edge_index: (centre, neighbour) atom indices [2, E], int64, sorted by centre.
+        cell_shifts: integer cell shifts of the neighbour [E, 3], same dtype as positions.
+        n_atoms: atoms per structure [B], int64.
+        energy: reference energy [B], eV (NaN where absent).
+        forces: reference forces [N, 3], eV/Å (NaN where absent).
+        stress: reference stress [B, 3, 3], eV/Å³, ASE sign (NaN where absent).
+    """
+
+    numbers: torch.Tensor
+    positions: torch.Tensor
+    cell: torch.Tensor
+    pbc: torch.Tensor
+    batch: torch.Tensor
+    edge_index: torch.Tensor
+    cell_shifts: torch.Tensor
+    n_atoms: torch.Tensor
+    energy: torch.Tensor
+    forces: torch.Tensor
+    stress: torch.Tensor
+
+    @property
+    def n_structures(self) -> int:
+        """Number of structures ``B`` in the batch."""
+        return int(self.n_atoms.shape[0])
+
+    def replace(self, **changes: torch.Tensor) -> AtomicGraph:
+        """A shallow copy with some fields replaced (the caller's graph is untouched)."""
+        return dataclasses.replace(self, **changes)
+
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> AtomicGraph:
+        """Move to a device and/or cast the floating-point fields to ``dtype``."""
+        changes = {}
+        for field in dataclasses.fields(self):
+            value: torch.Tensor = getattr(self, field.name)
+            if value.is_floating_point():
+                changes[field.name] = value.to(device=device, dtype=dtype)
+            else:
+                changes[field.name] = value.to(device=device)
+        return dataclasses.replace(self, **changes)
+
+
+def _labels(atoms: Atoms) -> tuple[float, np.ndarray, np.ndarray]:
+    """Energy (eV), forces [n, 3] and stress [3, 3] of an Atoms' calculator, NaN if absent."""
+    n = len(atoms)
+    energy, forces, stress = np.nan, np.full((n, 3), np.nan), np.full((3, 3), np.nan)
+    calc = atoms.calc
+    results = getattr(calc, "results", {}) if calc is not None else {}
+    if "energy" in results:
+        energy = float(results["energy"])
+    if "forces" in results:
+        forces = np.asarray(results["forces"], dtype=np.float64).reshape(n, 3)
+    if "stress" in results and atoms.pbc.all():
+        value = np.asarray(results["stress"], dtype=np.float64)
+        stress = voigt_6_to_full_3x3_stress(value) if value.shape == (6,) else value.reshape(3, 3)
+    return energy, forces, stress
+
+
+def atoms_to_graph(atoms: Atoms, cutoff: float, dtype: torch.dtype = torch.float64) -> AtomicGraph:
+    """Convert one Atoms to a single-structure graph with a neighbour list within ``cutoff`` Å.
+
+    Labels are taken from the attached calculator's ``results`` (a SinglePointCalculator
+    as written by :func:`nnpkit.data.read_structures`); the Atoms is not modified.
+    """
+    positions = np.asarray(atoms.positions, dtype=np.float64)
+    cell = np.asarray(atoms.cell.array, dtype=np.float64)
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    i, j, shifts = neighbor_list(positions, cell, pbc, cutoff)
+    energy, forces, stress = _labels(atoms)
+    n = len(atoms)
+    return AtomicGraph(
+        numbers=torch.as_tensor(atoms.numbers, dtype=torch.long),  # [N]
+        positions=torch.as_tensor(positions, dtype=dtype),  # [N, 3]
+        cell=torch.as_tensor(cell, dtype=dtype).unsqueeze(0),  # [1, 3, 3]
+        pbc=torch.as_tensor(pbc).unsqueeze(0),  # [1, 3]
+        batch=torch.zeros(n, dtype=torch.long),  # [N]
+        edge_index=torch.as_tensor(np.stack([i, j]), dtype=torch.long),  # [2, E]
+        cell_shifts=torch.as_tensor(shifts, dtype=dtype),  # [E, 3]
+        n_atoms=torch.tensor([n], dtype=torch.long),  # [1]
+        energy=torch.tensor([energy], dtype=dtype),  # [1]
+        forces=torch.as_tensor(forces, dtype=dtype),  # [N, 3]
+        stress=torch.as_tensor(stress, dtype=dtype).unsqueeze(0),  # [1, 3, 3]
+    )
+
+
+def collate(graphs: Sequence[AtomicGraph]) -> AtomicGraph:
+    """Concatenate graphs into one batch, offsetting atom indices and the batch index."""
+    if len(graphs) == 1:
+        return graphs[0]
+    atom_offsets = torch.cumsum(torch.tensor([0] + [int(g.numbers.shape[0]) for g in graphs]), 0)
+    structure_offsets = torch.cumsum(torch.tensor([0] + [g.n_structures for g in graphs]), 0)
+    return AtomicGraph(
+        numbers=torch.cat([g.numbers for g in graphs]),
+        positions=torch.cat([g.positions for g in graphs]),
+        cell=torch.cat([g.cell for g in graphs]),
+        pbc=torch.cat([g.pbc for g in graphs]),
+        batch=torch.cat([g.batch + structure_offsets[k] for k, g in enumerate(graphs)]),
+        edge_index=torch.cat([g.edge_index + atom_offsets[k] for k, g in enumerate(graphs)], 1),
+        cell_shifts=torch.cat([g.cell_shifts for g in graphs]),
+        n_atoms=torch.cat([g.n_atoms for g in graphs]),
+        energy=torch.cat([g.energy for g in graphs]),
+        forces=torch.cat([g.forces for g in graphs]),
+        stress=torch.cat([g.stress for g in graphs]),
+    )
+
+
+def edge_vectors(graph: AtomicGraph) -> torch.Tensor:
+    """Vectors from centre to neighbour, ``r_j - r_i + shift @ cell``, shape [E, 3], Å.
+
+    Differentiable with respect to ``graph.positions`` and ``graph.cell``, which is how
+    forces and stress reach the model (see :mod:`nnpkit.derivatives`).
+    """
+    centre, neighbour = graph.edge_index
+    edge_cell = graph.cell[graph.batch[centre]]  # [E, 3, 3]
+    offsets = torch.einsum("ek,ekl->el", graph.cell_shifts, edge_cell)  # [E, 3]
+    return graph.positions[neighbour] - graph.positions[centre] + offsets

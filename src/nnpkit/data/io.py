@@ -1,0 +1,306 @@
+"""Reading and writing labelled structures: extxyz (any ASE format) and ASE databases.
+
+Every structure comes back as a fresh :class:`ase.Atoms` (numbers, positions, cell, pbc)
+with a :class:`~ase.calculators.singlepoint.SinglePointCalculator` that holds the labels
+found, in ASE units: ``energy`` (eV), ``forces`` (eV/Å, shape ``[n_atoms, 3]``) and
+``stress`` (eV/Å³, ASE Voigt order ``[xx, yy, zz, yz, xz, xy]``, periodic structures only).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import ase.db
+import ase.io
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.db.core import reserved_keys
+from ase.io.formats import string2index
+
+from nnpkit.errors import DataError
+
+__all__ = ["LabelKeys", "read_structures", "write_structures", "write_database"]
+
+QUANTITIES = ("energy", "forces", "stress")
+_DB_URL_PREFIXES = ("postgresql://", "postgres://", "mysql://", "mariadb://")
+_SQLITE_PREFIX = "sqlite:///"
+# Per-atom arrays that ASE's database stores itself.
+_ATOMS_ARRAYS = (
+    "numbers",
+    "positions",
+    "momenta",
+    "initial_magmoms",
+    "initial_charges",
+    "tags",
+    "masses",
+)
+
+
+@dataclass(frozen=True)
+class LabelKeys:
+    """The names under which the labels are looked up (e.g. ``REF_energy`` for ACE/MACE data)."""
+
+    energy: str = "energy"
+    forces: str = "forces"
+    stress: str = "stress"
+
+
+def _database_target(source: str) -> tuple[str, str] | None:
+    """Return ``(name, ase_db_type)`` if ``source`` names an ASE database, else None."""
+    if source.startswith(_SQLITE_PREFIX):
+        # SQLAlchemy convention: sqlite:///rel.db is relative, sqlite:////abs.db absolute.
+        return source[len(_SQLITE_PREFIX) :], "db"
+    if source.startswith(_DB_URL_PREFIXES):
+        return source, "extract_from_name"
+    ext = os.path.splitext(source)[1].lower()
+    if ext in (".db", ".json"):
+        return source, ext[1:]
+    return None
+
+
+@contextmanager
+def _open_database(name: str, db_type: str) -> Iterator[Any]:
+    """Connect to an ASE database; commit and close on exit where the backend supports it."""
+    db = ase.db.connect(name, type=db_type)
+    if hasattr(db, "__enter__"):
+        with db:
+            yield db
+    else:
+        yield db
+
+
+def _select(n_total: int, index: str, source: str) -> list[int]:
+    """The positions selected by an ASE index string (``":"``, ``"-1"``, ``"10:20:2"``)."""
+    try:
+        selector = string2index(index)
+        positions = range(n_total)
+        if isinstance(selector, int):
+            return [positions[selector]]
+        if isinstance(selector, slice):
+            return list(positions[selector])
+        raise ValueError("not an integer or a slice")
+    except (IndexError, ValueError) as exc:
+        raise DataError(
+            f"{source}: index {index!r} does not select from {n_total} structures ({exc})"
+        ) from exc
+
+
+def _lookup(
+    quantity: str,
+    key: str,
+    atoms: Atoms,
+    row: Any | None,
+) -> tuple[Any | None, list[str]]:
+    """Find one label by the lookup order; returns (value or None, places looked)."""
+    looked: list[str] = ["calculator results"]
+    if atoms.calc is not None and atoms.calc.results.get(key) is not None:
+        return atoms.calc.results[key], looked
+    store = "arrays" if quantity == "forces" else "info"
+    looked.append(f"atoms.{store}[{key!r}]")
+    container = atoms.arrays if quantity == "forces" else atoms.info
+    if container.get(key) is not None:
+        return container[key], looked
+    if row is not None:
+        looked += [f"row.get({key!r})", f"row.data.get({key!r})"]
+        value = row.get(key)
+        if value is None:
+            value = row.data.get(key)
+        if value is not None:
+            return value, looked
+    return None, looked
+
+
+def _normalise(
+    quantity: str, value: Any, n_atoms: int, source: str, i: int, key: str
+) -> np.ndarray | float:
+    """Check a label's shape and convert it (stress 3x3 → Voigt 6)."""
+    where = f"{source}: structure {i} label {key!r}"
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{where} is not numeric ({exc})") from exc
+    if quantity == "energy":
+        if array.size != 1:
+            raise DataError(f"{where}: energy must be a scalar, got shape {array.shape}")
+        return float(array.reshape(()))
+    if quantity == "forces":
+        if array.shape != (n_atoms, 3):
+            raise DataError(f"{where}: forces must have shape ({n_atoms}, 3), got {array.shape}")
+        return array.copy()
+    if array.shape == (3, 3):
+        return array[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]].copy()
+    if array.shape == (6,):
+        return array.copy()
+    raise DataError(f"{where}: stress must have shape (6,) or (3, 3), got {array.shape}")
+
+
+def _labelled_copy(
+    atoms: Atoms,
+    row: Any | None,
+    keys: LabelKeys,
+    require: Sequence[str],
+    source: str,
+    i: int,
+) -> Atoms:
+    """A fresh Atoms with the labels of ``atoms`` (and ``row``) in a SinglePointCalculator."""
+    fresh = Atoms(
+        numbers=atoms.get_atomic_numbers(),
+        positions=atoms.get_positions(),
+        cell=np.array(atoms.get_cell()),
+        pbc=atoms.get_pbc(),
+    )
+    results: dict[str, Any] = {}
+    for quantity in QUANTITIES:
+        key = getattr(keys, quantity)
+        value, looked = _lookup(quantity, key, atoms, row)
+        if quantity == "stress" and not fresh.pbc.all():
+            value = None  # stress is only defined for fully periodic cells
+            looked.append("(stress is only read for fully periodic structures)")
+        if value is None:
+            if quantity in require:
+                raise DataError(
+                    f"{source}: structure {i} has no {key!r} label (looked for {', '.join(looked)})"
+                )
+            continue
+        results[quantity] = _normalise(quantity, value, len(fresh), source, i, key)
+    if results:
+        fresh.calc = SinglePointCalculator(fresh, **results)
+    fresh.info["nnpkit_source_index"] = i
+    return fresh
+
+
+def read_structures(
+    source: str | os.PathLike,
+    keys: LabelKeys | None = None,
+    index: str = ":",
+    require: Sequence[str] = ("energy", "forces"),
+) -> list[Atoms]:
+    """Read labelled structures from an extxyz (any ASE-readable) file or an ASE database.
+
+    Args:
+        source: a file path; or an ASE database: a path ending in ``.db``/``.json``, a URL
+            ``sqlite:///path.db`` or ``postgresql://user@host/db``.
+        keys: the label names to look up (default ``energy``, ``forces``, ``stress``).
+        index: an ASE index string selecting structures (``":"``, ``"-1"``, ``"0:100"``).
+        require: the quantities (``energy``, ``forces``, ``stress``) every structure must have.
+
+    Returns:
+        New Atoms, one per structure, each with a SinglePointCalculator holding energy (eV),
+        forces (eV/Å, ``[n_atoms, 3]``) and stress (eV/Å³, Voigt ``[6]``) where found, and
+        ``info["nnpkit_source_index"]``, the structure's position in the source.
+
+    Raises:
+        DataError: missing or unreadable source, a required label missing, a bad shape.
+    """
+    keys = keys or LabelKeys()
+    unknown = [q for q in require if q not in QUANTITIES]
+    if unknown:
+        raise DataError(f"require={list(require)}: unknown quantities {unknown}; use {QUANTITIES}")
+    name = os.fspath(source)
+    target = _database_target(name)
+    is_url = name.startswith(_DB_URL_PREFIXES)
+    path = target[0] if target is not None else name
+    if not is_url and not os.path.exists(path):
+        raise DataError(f"{name}: no such file")
+
+    rows: list[Any] | None = None
+    images: list[Atoms]
+    try:
+        if target is not None:
+            with _open_database(*target) as db:
+                rows = list(db.select())
+            images = [row.toatoms() for row in rows]
+        else:
+            read = ase.io.read(name, index=":")
+            images = [read] if isinstance(read, Atoms) else list(read)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{name}: cannot read structures ({type(exc).__name__}: {exc})") from exc
+    if not images:
+        raise DataError(f"{name}: contains no structures")
+
+    selected = _select(len(images), index, name)
+    return [
+        _labelled_copy(images[i], rows[i] if rows is not None else None, keys, require, name, i)
+        for i in selected
+    ]
+
+
+def _writable_copy(atoms: Atoms) -> Atoms:
+    """A copy of ``atoms`` whose calculator labels are in a SinglePointCalculator."""
+    copy = atoms.copy()
+    results = {} if atoms.calc is None else getattr(atoms.calc, "results", {})
+    labels: dict[str, Any] = {
+        q: np.copy(results[q]) for q in QUANTITIES if results.get(q) is not None
+    }
+    if "energy" in labels:
+        labels["energy"] = float(labels["energy"])
+    if labels:
+        copy.calc = SinglePointCalculator(copy, **labels)
+    return copy
+
+
+def write_structures(path: str | os.PathLike, structures: Sequence[Atoms]) -> None:
+    """Write structures to an extxyz file atomically, keeping their energy/forces/stress labels.
+
+    The file is written to a temporary file in the same directory, flushed to disk and then
+    moved over ``path`` with :func:`os.replace`, so a reader never sees a half-written file and
+    an existing file stays untouched if writing fails. The caller's Atoms are not modified.
+    """
+    target = os.path.abspath(os.fspath(path))
+    directory = os.path.dirname(target)
+    copies = [_writable_copy(atoms) for atoms in structures]
+    fd, tmp_path = tempfile.mkstemp(
+        dir=directory, prefix=f".{os.path.basename(target)}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(fd, "w") as handle:
+            ase.io.write(handle, copies, format="extxyz")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_path, target)
+    except BaseException:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+
+
+def write_database(
+    url_or_path: str | os.PathLike, structures: Sequence[Atoms], **key_value_pairs: Any
+) -> list[int]:
+    """Append structures as rows to an ASE database (SQLite for a plain path).
+
+    Calculator labels (energy, forces, stress) are stored as the row's standard properties;
+    extra per-atom arrays (e.g. ``REF_forces``) and non-scalar info go into ``row.data`` and
+    scalar info (e.g. ``REF_energy``) into the row's key-value pairs, so :func:`read_structures`
+    finds custom keys again. ``key_value_pairs`` are added to every row.
+
+    Returns:
+        The ids of the rows written.
+    """
+    name = os.fspath(url_or_path)
+    target = _database_target(name) or (name, "db")
+    ids: list[int] = []
+    with _open_database(*target) as db:
+        for atoms in structures:
+            kvp: dict[str, Any] = {}
+            data: dict[str, Any] = {}
+            for key, value in atoms.info.items():
+                scalar = isinstance(value, (bool, int, float, str, np.number, np.bool_))
+                if scalar and key.isidentifier() and key not in reserved_keys:
+                    kvp[key] = value.item() if isinstance(value, np.generic) else value
+                else:
+                    data[key] = value
+            for key, value in atoms.arrays.items():
+                if key not in _ATOMS_ARRAYS:
+                    data[key] = np.copy(value)
+            kvp.update(key_value_pairs)
+            ids.append(db.write(_writable_copy(atoms), key_value_pairs=kvp, data=data))
+    return ids

@@ -1,0 +1,336 @@
+"""Running molecular dynamics with any ASE calculator, through ASE's own integrators.
+
+:func:`run_md` drives ``VelocityVerlet`` (NVE), ``Langevin`` (NVT) or
+``IsotropicMTKNPT`` (NPT, Nosé-Hoover chains with an MTK barostat) and returns an
+:class:`MDResult` with the final structure and a log of energies, temperature and volume.
+:func:`plot_md_log` draws that log.
+
+Units are ASE's: eV, Å, fs (argument suffix), K, GPa (argument suffix).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import numpy as np
+from ase import Atoms, units
+from ase.calculators.calculator import Calculator
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.constraints import FixCom
+from ase.io import write
+from ase.md.langevin import Langevin
+from ase.md.md import MolecularDynamics
+from ase.md.nose_hoover_chain import IsotropicMTKNPT
+from ase.md.velocitydistribution import Stationary, ZeroRotation
+from ase.md.verlet import VelocityVerlet
+from tqdm.auto import tqdm
+
+from nnpkit.errors import ConfigError
+
+try:  # ASE >= 3.29 renamed MaxwellBoltzmannDistribution
+    from ase.md.velocitydistribution import thermalize_momenta as _thermalize
+except ImportError:  # pragma: no cover - older ASE
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as _thermalize
+
+__all__ = ["MDResult", "run_md", "plot_md_log", "make_dynamics", "copy_without_md_constraints"]
+
+Ensemble = Literal["nve", "nvt", "npt"]
+
+#: Thermostat and barostat time constants in time steps, as ASE recommends for MTK NPT.
+_TDAMP_STEPS = 100
+_PDAMP_STEPS = 1000
+
+
+@dataclass
+class MDResult:
+    """The outcome of :func:`run_md`.
+
+    Attributes:
+        atoms: Final structure (a copy; has momenta, no calculator attached).
+        log: Columns sampled every ``log_interval`` steps, each a 1-D array [n_log]:
+            ``time_fs``, ``potential_energy_eV``, ``kinetic_energy_eV``,
+            ``total_energy_eV``, ``temperature_K``, and for periodic cells ``volume_A3``;
+            for NPT also ``pressure_GPa`` (instantaneous, from the virial + kinetic term).
+        ensemble: ``"nve"``, ``"nvt"`` or ``"npt"``.
+        settings: The run's arguments (temperature_K, steps, timestep_fs, ...).
+    """
+
+    atoms: Atoms
+    log: dict[str, np.ndarray]
+    ensemble: str = "nvt"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self, path: str | Path) -> None:
+        """Write the log, the settings and the final structure to a JSON file."""
+        data = {
+            "ensemble": self.ensemble,
+            "settings": self.settings,
+            "log": {name: np.asarray(values).tolist() for name, values in self.log.items()},
+            "final_atoms": {
+                "numbers": self.atoms.numbers.tolist(),
+                "positions_A": self.atoms.positions.tolist(),
+                "cell_A": self.atoms.cell.array.tolist(),
+                "pbc": [bool(p) for p in self.atoms.pbc],
+                "momenta": self.atoms.get_momenta().tolist(),
+            },
+        }
+        Path(path).write_text(json.dumps(data, indent=1))
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> MDResult:
+        """Read an :class:`MDResult` written by :meth:`to_json`."""
+        data = json.loads(Path(path).read_text())
+        final = data["final_atoms"]
+        atoms = Atoms(
+            numbers=final["numbers"],
+            positions=final["positions_A"],
+            cell=final["cell_A"],
+            pbc=final["pbc"],
+            momenta=final["momenta"],
+        )
+        log = {name: np.asarray(values, dtype=float) for name, values in data["log"].items()}
+        return cls(atoms=atoms, log=log, ensemble=data["ensemble"], settings=data["settings"])
+
+
+def make_dynamics(
+    atoms: Atoms,
+    ensemble: Ensemble,
+    temperature_K: float,
+    timestep_fs: float,
+    pressure_GPa: float = 0.0,
+    friction_per_fs: float = 0.01,
+    rng: np.random.Generator | None = None,
+) -> MolecularDynamics:
+    """Draw initial velocities on ``atoms`` and build the ASE integrator for ``ensemble``.
+
+    Modifies ``atoms`` in place (momenta, and for NVT an added ``FixCom`` constraint when
+    it has no constraints), so pass a working copy that already has its calculator.
+    Velocities follow a Maxwell-Boltzmann distribution at ``temperature_K`` with the
+    centre-of-mass motion removed (and the rotation for non-periodic systems).
+
+    Args:
+        atoms: Working copy to integrate.
+        ensemble: ``"nve"`` (VelocityVerlet), ``"nvt"`` (Langevin, centre of mass held by
+            ``FixCom`` as ASE recommends) or ``"npt"`` (IsotropicMTKNPT, tdamp = 100 and
+            pdamp = 1000 time steps).
+        temperature_K: Initial and target temperature, K.
+        timestep_fs: Time step, fs.
+        pressure_GPa: External pressure for NPT, GPa.
+        friction_per_fs: Langevin friction, 1/fs.
+        rng: Random generator for the velocities and the Langevin noise.
+
+    Returns:
+        The integrator, ready for ``attach`` and ``run``.
+    """
+    rng = np.random.default_rng() if rng is None else rng
+    _thermalize(atoms, temperature_K=temperature_K, rng=rng)
+    Stationary(atoms)
+    if not np.any(atoms.pbc):
+        ZeroRotation(atoms)
+    timestep = timestep_fs * units.fs
+    if ensemble == "nve":
+        return VelocityVerlet(atoms, timestep=timestep)
+    if ensemble == "nvt":
+        if not atoms.constraints:
+            atoms.set_constraint(FixCom())
+        return Langevin(
+            atoms,
+            timestep=timestep,
+            temperature_K=temperature_K,
+            friction=friction_per_fs / units.fs,
+            fixcm=False,
+            rng=rng,
+        )
+    if ensemble == "npt":
+        return IsotropicMTKNPT(
+            atoms,
+            timestep=timestep,
+            temperature_K=temperature_K,
+            pressure_au=pressure_GPa * units.GPa,
+            tdamp=_TDAMP_STEPS * timestep,
+            pdamp=_PDAMP_STEPS * timestep,
+        )
+    raise ConfigError(f"unknown ensemble {ensemble!r}; choose 'nve', 'nvt' or 'npt'")
+
+
+def copy_without_md_constraints(work: Atoms, original: Atoms) -> Atoms:
+    """Copy ``work`` (no calculator) with the constraints of ``original`` restored.
+
+    Undoes the ``FixCom`` that :func:`make_dynamics` adds, so outputs look like inputs.
+    """
+    frame = work.copy()
+    frame.calc = None
+    frame.set_constraint(copy.deepcopy(original.constraints))
+    return frame
+
+
+def run_md(
+    atoms: Atoms,
+    calculator: Calculator,
+    temperature_K: float,
+    steps: int,
+    timestep_fs: float,
+    ensemble: Ensemble = "nvt",
+    pressure_GPa: float = 0.0,
+    friction_per_fs: float = 0.01,
+    trajectory: str | Path | None = None,
+    log_interval: int = 10,
+    seed: int = 0,
+    progress: bool = True,
+    observers: Sequence[tuple[Callable[[], None], int]] = (),
+) -> MDResult:
+    """Run MD on a copy of ``atoms`` with any ASE calculator.
+
+    Velocities are drawn from a Maxwell-Boltzmann distribution at ``temperature_K`` (seeded)
+    and the centre-of-mass motion is removed (rotation too for non-periodic systems); see
+    :func:`make_dynamics`.
+
+    Args:
+        atoms: Starting structure (not modified).
+        calculator: Any ASE calculator (ours, xTB, EMT, MACE, ...).
+        temperature_K: Initial and thermostat temperature, K.
+        steps: Number of MD steps.
+        timestep_fs: Time step, fs.
+        ensemble: ``"nve"`` (VelocityVerlet), ``"nvt"`` (Langevin) or ``"npt"``
+            (IsotropicMTKNPT with tdamp = 100 and pdamp = 1000 time steps; needs a cell
+            periodic in all three directions).
+        pressure_GPa: External pressure for NPT, GPa.
+        friction_per_fs: Langevin friction for NVT, 1/fs.
+        trajectory: If given, an extxyz file that gets a frame (with energy and forces)
+            every ``log_interval`` steps.
+        log_interval: Steps between log entries and trajectory frames (step 0 included).
+        seed: Seed for the initial velocities and the Langevin noise.
+        progress: Show a tqdm progress bar with the current temperature.
+        observers: ``(function, interval)`` pairs attached with ``dyn.attach``; each
+            function is called without arguments every ``interval`` steps.
+
+    Returns:
+        :class:`MDResult` with the final structure and the log.
+
+    Raises:
+        ConfigError: on an unknown ensemble, bad step counts, or NPT without full
+            periodicity.
+    """
+    if ensemble not in ("nve", "nvt", "npt"):
+        raise ConfigError(f"unknown ensemble {ensemble!r}; choose 'nve', 'nvt' or 'npt'")
+    if steps < 0 or log_interval < 1 or timestep_fs <= 0:
+        raise ConfigError(
+            f"need steps >= 0, log_interval >= 1, timestep_fs > 0; got {steps}, "
+            f"{log_interval}, {timestep_fs}"
+        )
+    periodic = bool(np.all(atoms.pbc))
+    if ensemble == "npt" and not periodic:
+        raise ConfigError(
+            f"NPT needs a cell periodic in all three directions, got pbc={atoms.pbc.tolist()}"
+        )
+
+    work = atoms.copy()
+    work.calc = calculator
+    dyn = make_dynamics(
+        work,
+        ensemble,
+        temperature_K,
+        timestep_fs,
+        pressure_GPa,
+        friction_per_fs,
+        np.random.default_rng(seed),
+    )
+
+    columns = ["time_fs", "potential_energy_eV", "kinetic_energy_eV", "total_energy_eV"]
+    columns += ["temperature_K"] + (["volume_A3"] if periodic else [])
+    columns += ["pressure_GPa"] if ensemble == "npt" else []
+    log: dict[str, list[float]] = {name: [] for name in columns}
+    bar = tqdm(total=steps, desc=f"MD {ensemble}", unit="step", disable=not progress)
+    handle: IO[str] | None = None if trajectory is None else open(trajectory, "w")
+
+    def record() -> None:
+        potential = float(work.get_potential_energy())
+        kinetic = float(work.get_kinetic_energy())
+        temperature = float(work.get_temperature())
+        log["time_fs"].append(dyn.nsteps * timestep_fs)
+        log["potential_energy_eV"].append(potential)
+        log["kinetic_energy_eV"].append(kinetic)
+        log["total_energy_eV"].append(potential + kinetic)
+        log["temperature_K"].append(temperature)
+        if periodic:
+            log["volume_A3"].append(float(work.get_volume()))
+        if ensemble == "npt":
+            stress = work.get_stress(include_ideal_gas=True, voigt=True)
+            log["pressure_GPa"].append(float(-np.mean(stress[:3]) / units.GPa))
+        if handle is not None:
+            frame = copy_without_md_constraints(work, atoms)
+            frame.calc = SinglePointCalculator(
+                frame, energy=potential, forces=work.get_forces(apply_constraint=False)
+            )
+            write(handle, frame, format="extxyz")
+            handle.flush()
+        bar.set_postfix(T_K=f"{temperature:.0f}")
+
+    def advance_bar() -> None:
+        bar.update(dyn.nsteps - bar.n)
+
+    dyn.attach(record, interval=log_interval)
+    dyn.attach(advance_bar, interval=1)
+    for function, interval in observers:
+        dyn.attach(function, interval=interval)
+    try:
+        dyn.run(steps)
+    finally:
+        bar.close()
+        if handle is not None:
+            handle.close()
+
+    final = copy_without_md_constraints(work, atoms)
+    settings = {
+        "temperature_K": temperature_K,
+        "steps": steps,
+        "timestep_fs": timestep_fs,
+        "pressure_GPa": pressure_GPa,
+        "friction_per_fs": friction_per_fs,
+        "log_interval": log_interval,
+        "seed": seed,
+    }
+    return MDResult(
+        atoms=final,
+        log={name: np.asarray(values, dtype=float) for name, values in log.items()},
+        ensemble=ensemble,
+        settings=settings,
+    )
+
+
+def plot_md_log(result_or_log: MDResult | dict[str, np.ndarray], path_png: str | Path) -> None:
+    """Plot an MD log to a PNG: energies and temperature vs time, volume if it changes.
+
+    Args:
+        result_or_log: An :class:`MDResult` or its ``log`` dict (keys as in MDResult).
+        path_png: Output PNG path.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    log = result_or_log.log if isinstance(result_or_log, MDResult) else result_or_log
+    time_fs = np.asarray(log["time_fs"])
+    volume = log.get("volume_A3")
+    show_volume = volume is not None and len(volume) > 1 and float(np.ptp(volume)) > 0.0
+    n_panels = 3 if show_volume else 2
+    # Figure + Agg canvas directly: no pyplot global state, works without a display.
+    figure = Figure(figsize=(7.0, 2.4 * n_panels), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
+    axes[0].plot(time_fs, log["potential_energy_eV"], label="potential")
+    axes[0].plot(time_fs, log["total_energy_eV"], label="total")
+    axes[0].set_ylabel("energy (eV)")
+    axes[0].legend(loc="best")
+    axes[1].plot(time_fs, log["temperature_K"], color="tab:red")
+    axes[1].set_ylabel("temperature (K)")
+    if show_volume:
+        assert volume is not None
+        axes[2].plot(time_fs, volume, color="tab:green")
+        axes[2].set_ylabel("volume (Å³)")
+    axes[-1].set_xlabel("time (fs)")
+    figure.savefig(Path(path_png), dpi=100)

@@ -1,0 +1,116 @@
+"""The Behler–Parrinello high-dimensional neural network potential.
+
+Each atom's energy is an element-specific MLP of its symmetry-function vector
+(standardised with the training set's per-element mean and std); the total energy is
+the sum over atoms plus per-element reference energies fitted by least squares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from nnpkit.data.graph import AtomicGraph, edge_vectors
+from nnpkit.data.stats import DatasetStatistics
+from nnpkit.models.potential import Potential
+from nnpkit.nn.mlp import MLP
+from nnpkit.nn.symmetry_functions import SymmetryFunctions
+
+__all__ = ["BPNNConfig", "BehlerParrinello"]
+
+
+class BPNNConfig(BaseModel):
+    """Hyperparameters of the Behler–Parrinello model (``model: {kind: bpnn, ...}``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["bpnn"] = Field("bpnn", description="Model family.")
+    cutoff_A: float = Field(5.0, gt=0, description="Radial cutoff of the descriptors, Å.")
+    angular_cutoff_A: float = Field(
+        3.5, gt=0, description="Cutoff of the angular symmetry functions, Å (≤ cutoff_A).")
+    n_radial: int = Field(16, ge=1, description="Radial shifts per neighbour element.")
+    n_angular_radial: int = Field(4, ge=1, description="Radial shifts of the angular terms.")
+    zetas: list[int] = Field([1, 2, 4, 8], description="ζ of the angular terms (λ = ±1 each).")
+    hidden: list[int] = Field([128, 128, 64], description="Hidden layer widths per element.")
+    activation: Literal["silu", "tanh", "celu", "softplus"] = Field(
+        "silu", description="Activation of the element networks.")
+
+
+class BehlerParrinello(Potential):
+    """Behler–Parrinello NNP: per-element MLPs on element-resolved ACSF."""
+
+    kind = "bpnn"
+
+    def __init__(self, elements: list[str], config: BPNNConfig,
+                 statistics: DatasetStatistics | None = None) -> None:
+        super().__init__(elements, config.cutoff_A)
+        if config.angular_cutoff_A > config.cutoff_A:
+            raise ValueError("angular_cutoff_A must not exceed cutoff_A")
+        self.config = config
+        self.descriptor = SymmetryFunctions(
+            n_elements=len(elements), cutoff_radius=config.cutoff_A,
+            angular_cutoff_radius=config.angular_cutoff_A, n_radial=config.n_radial,
+            n_angular_radial=config.n_angular_radial, zetas=tuple(config.zetas))
+        n_features = self.descriptor.n_features
+        self.element_networks = nn.ModuleList(
+            MLP(n_features, config.hidden, 1, config.activation) for _ in elements)
+        n = len(elements)
+        self.register_buffer("feature_mean", torch.zeros(n, n_features))  # [S, F]
+        self.register_buffer("feature_std", torch.ones(n, n_features))  # [S, F]
+        self.register_buffer("reference_energies", torch.zeros(n))  # [S], eV
+        self.register_buffer("energy_scale", torch.ones(()))  # eV
+        if statistics is not None:
+            self.set_statistics(statistics)
+
+    def set_statistics(self, statistics: DatasetStatistics) -> None:
+        """Take per-element reference energies and the output scale from the dataset."""
+        if list(statistics.elements) != self.elements:
+            raise ValueError(
+                f"statistics are for elements {statistics.elements}, model has {self.elements}")
+        self.reference_energies.copy_(torch.tensor(statistics.reference_energies_eV))
+        self.energy_scale.fill_(statistics.energy_scale_eV)
+
+    @torch.no_grad()
+    def fit_feature_normalization(self, graphs: Iterable[AtomicGraph]) -> None:
+        """Set the per-element feature mean and std from (a sample of) training graphs."""
+        total = torch.zeros_like(self.feature_mean, dtype=torch.float64)
+        total_sq = torch.zeros_like(total)
+        count = torch.zeros(len(self.elements), dtype=torch.float64)
+        for graph in graphs:
+            graph = graph.to(device=self.feature_mean.device, dtype=torch.float64)
+            species = self.species(graph.numbers)
+            features = self.descriptor.double()(species, graph.edge_index, edge_vectors(graph))
+            total.index_add_(0, species, features)
+            total_sq.index_add_(0, species, features**2)
+            count += torch.bincount(species, minlength=len(self.elements)).double()
+        self.descriptor.to(self.feature_mean.dtype)
+        seen = count > 0
+        mean = total[seen] / count[seen, None]
+        variance = (total_sq[seen] / count[seen, None] - mean**2).clamp_min(0.0)
+        self.feature_mean[seen] = mean.to(self.feature_mean.dtype)
+        # Features that hardly vary (e.g. the shortest radial shift, absent element pairs)
+        # get a floor on their scale: dividing by a tiny std would blow up any atom that
+        # sits a little outside the training distribution.
+        std = variance.sqrt()
+        floor = torch.maximum(1e-2 * std.amax(dim=1, keepdim=True), torch.full_like(std, 1e-3))
+        self.feature_std[seen] = torch.maximum(std, floor).to(self.feature_std.dtype)
+
+    def atomic_energies(self, graph: AtomicGraph) -> torch.Tensor:
+        """Energy of each atom [N], eV."""
+        species = self.species(graph.numbers)  # [N]
+        features = self.descriptor(species, graph.edge_index, edge_vectors(graph))  # [N, F]
+        features = (features - self.feature_mean[species]) / self.feature_std[species]
+        atomic = features.new_zeros(features.shape[0])  # [N]
+        for s, network in enumerate(self.element_networks):
+            atoms_of_s = torch.nonzero(species == s).squeeze(1)
+            if atoms_of_s.numel():
+                atomic = atomic.index_put((atoms_of_s,), network(features[atoms_of_s]).squeeze(-1))
+        return atomic * self.energy_scale + self.reference_energies[species]
+
+    def hyperparameters(self) -> dict:
+        """The model config as a JSON-ready dict."""
+        return self.config.model_dump()

@@ -1,0 +1,65 @@
+"""The ``Potential`` interface every model family implements."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from ase.data import atomic_numbers
+from torch import nn
+
+from nnpkit.data.graph import AtomicGraph
+from nnpkit.errors import UnknownElementError
+
+__all__ = ["Potential"]
+
+
+class Potential(nn.Module):
+    """A machine-learned potential: a graph in, per-atom and total energies out.
+
+    Subclasses set ``kind`` (the registry name) and implement :meth:`atomic_energies`.
+    Forces and stress are not computed here: :mod:`nnpkit.derivatives` gets them by
+    autograd for every model alike.
+
+    Attributes:
+        elements: chemical symbols the model knows, ordered; an atom's element index is
+            its position in this list.
+        cutoff: interaction range, Å (the neighbour list must include all pairs within).
+    """
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, elements: list[str], cutoff: float) -> None:
+        super().__init__()
+        self.elements = list(elements)
+        self.cutoff = float(cutoff)
+        species_of_number = torch.full((119,), -1, dtype=torch.long)
+        for k, symbol in enumerate(self.elements):
+            species_of_number[atomic_numbers[symbol]] = k
+        self.register_buffer("species_of_number", species_of_number, persistent=False)
+
+    def species(self, numbers: torch.Tensor) -> torch.Tensor:
+        """Element index [N] of each atom; unknown elements raise UnknownElementError."""
+        species = self.species_of_number[numbers]
+        if bool((species < 0).any()):
+            from ase.data import chemical_symbols
+
+            unknown = sorted({chemical_symbols[int(z)] for z in numbers[species < 0]})
+            raise UnknownElementError(
+                f"element(s) {', '.join(unknown)} not known to this model; "
+                f"the model's elements are {', '.join(self.elements)}")
+        return species
+
+    def atomic_energies(self, graph: AtomicGraph) -> torch.Tensor:
+        """Energy of each atom [N], eV. Must be differentiable in positions and cell."""
+        raise NotImplementedError
+
+    def forward(self, graph: AtomicGraph) -> dict[str, torch.Tensor]:
+        """``{"atomic_energies": [N], "energy": [B]}``, eV."""
+        atomic = self.atomic_energies(graph)
+        energy = atomic.new_zeros(graph.n_structures).index_add(0, graph.batch, atomic)
+        return {"atomic_energies": atomic, "energy": energy}
+
+    def hyperparameters(self) -> dict:
+        """JSON-ready constructor arguments, stored in the model file."""
+        raise NotImplementedError

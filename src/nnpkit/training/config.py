@@ -1,0 +1,135 @@
+"""Typed configuration of a training run (``nnpkit train CONFIG.yaml``).
+
+Unknown keys are rejected, every field has a default and a one-line description, and
+``--set key=value`` overrides use dotted paths (``training.max_epochs=10``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from nnpkit.errors import ConfigError
+from nnpkit.models.registry import model_config_class
+
+__all__ = ["DataConfig", "TrainingConfig", "RunConfig", "load_config", "apply_overrides"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    """Where the labelled structures come from."""
+
+    train: str = Field(..., description="Training data: extxyz path or ASE database URL.")
+    test: str | None = Field(None, description="Test data; default: hold out test_fraction.")
+    validation_fraction: float = Field(0.1, ge=0, lt=1, description="Of train, for validation.")
+    test_fraction: float = Field(0.1, ge=0, lt=1, description="Of train, when test is unset.")
+    energy_key: str = Field("energy", description="Name of the energy label (eV).")
+    forces_key: str = Field("forces", description="Name of the forces label (eV/Å).")
+    stress_key: str = Field("stress", description="Name of the stress label (eV/Å³).")
+    min_distance_A: float = Field(0.1, ge=0, description="Reject atoms closer than this, Å.")
+
+
+class TrainingConfig(_Strict):
+    """The optimisation."""
+
+    max_epochs: int = Field(1000, ge=1, description="Upper bound on epochs.")
+    time_limit_min: float | None = Field(20.0, gt=0, description="Stop cleanly after this.")
+    batch_size: int = Field(8, ge=1, description="Structures per optimiser step.")
+    learning_rate: float = Field(3e-3, gt=0, description="Initial Adam(W) learning rate.")
+    min_learning_rate: float = Field(1e-5, gt=0, description="Stop when the LR decays below.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay.")
+    scheduler_patience: int = Field(10, ge=1, description="Epochs without progress per LR cut.")
+    scheduler_factor: float = Field(0.5, gt=0, lt=1, description="LR multiplier on a plateau.")
+    early_stopping_patience: int = Field(60, ge=1, description="Epochs without progress to stop.")
+    energy_weight: float = Field(1.0, ge=0, description="Weight of (ΔE/atom)², eV².")
+    forces_weight: float = Field(1.0, ge=0, description="Weight of ΔF², (eV/Å)².")
+    stress_weight: float = Field(1.0, ge=0, description="Weight of (Δσ·V/atom)², eV².")
+    ema_decay: float | None = Field(0.99, ge=0, lt=1, description="EMA of weights; null: off.")
+    gradient_clip: float | None = Field(10.0, gt=0, description="Max gradient norm; null: off.")
+    seed: int = Field(0, description="Seed of initialisation, splits and shuffling.")
+    dtype: Literal["float32", "float64"] = Field("float32", description="Training precision.")
+    device: str = Field("cpu", description="Torch device.")
+    num_threads: int | None = Field(None, ge=1, description="torch threads; default: torch's.")
+    normalization_sample: int = Field(500, ge=1, description="Structures for feature stats.")
+    progress: bool = Field(True, description="Show a progress bar.")
+
+
+class RunConfig(_Strict):
+    """A whole training run: data, model, training, output directory."""
+
+    data: DataConfig
+    model: Any = Field(default_factory=lambda: {"kind": "bpnn"},
+                       description="Model family and its hyperparameters (by `kind`).")
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    output: str = Field("runs/model", description="Run directory.")
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _typed_model(cls, value: Any) -> BaseModel:
+        if isinstance(value, BaseModel):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError("model must be a mapping with a 'kind'")
+        kind = value.get("kind", "bpnn")
+        try:
+            return model_config_class(kind).model_validate({**value, "kind": kind})
+        except ConfigError as error:
+            raise ValueError(str(error)) from error
+
+
+def _format_validation_error(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"{source}: {key}: {message}")
+    return "\n".join(lines)
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a raw config dict."""
+    result = {**raw}
+    for override in overrides:
+        if "=" not in override:
+            raise ConfigError(f"override {override!r} is not of the form key=value")
+        key, value = override.split("=", 1)
+        node = result
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node[part] = dict(node.get(part) or {})
+            node = node[part]
+        node[parts[-1]] = yaml.safe_load(value)
+    return result
+
+
+def load_config(source: str | os.PathLike | dict, overrides: list[str] | None = None
+                ) -> RunConfig:
+    """Read, override and validate a run config; errors name the file and the key."""
+    name = "<dict>"
+    if isinstance(source, dict):
+        raw = source
+    else:
+        name = str(source)
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML ({error})") from error
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: the config must be a mapping")
+    raw = apply_overrides(raw, overrides or [])
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_format_validation_error(error, name)) from error

@@ -1,0 +1,226 @@
+"""``fit(config)``: train a potential and write a run directory.
+
+The run directory holds ``config.yaml`` (resolved), ``model.nnp`` (best EMA weights),
+``checkpoint.pt`` (last state, for ``--resume``), ``metrics.csv`` (per epoch),
+``metrics.json`` (final test metrics), ``parity.png`` and ``learning_curve.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm.auto import tqdm
+
+from nnpkit.data.graph import AtomicGraph, collate
+from nnpkit.derivatives import compute_properties
+from nnpkit.errors import ConfigError, TrainingError
+from nnpkit.models.potential import Potential
+from nnpkit.models.registry import build_model
+from nnpkit.training.checkpoint import load_checkpoint, save_checkpoint
+from nnpkit.training.config import RunConfig
+from nnpkit.training.dataset import PreparedData, prepare_data
+from nnpkit.training.loss import weighted_loss
+from nnpkit.training.metrics import evaluate
+from nnpkit.training.model_file import atomic_write, save_model
+from nnpkit.training.plots import plot_learning_curve, plot_parity
+
+__all__ = ["FitResult", "fit"]
+
+CSV_FIELDS = ["epoch", "learning_rate", "train_loss", "val_loss", "val_energy_mae_meV_per_atom",
+              "val_forces_mae_meV_per_A", "val_stress_mae_GPa", "elapsed_s"]
+
+
+@dataclass
+class FitResult:
+    """What a training run produced."""
+
+    run_dir: Path
+    model_path: Path
+    test_metrics: dict
+    epochs: int
+    stop_reason: str
+
+
+def _train_epoch(model: Potential, ema: AveragedModel | None, optimizer: torch.optim.Optimizer,
+                 graphs: list[AtomicGraph], order: torch.Tensor, config: RunConfig) -> float:
+    settings = config.training
+    model.train()
+    total, count = 0.0, 0
+    for start in range(0, len(order), settings.batch_size):
+        batch = collate([graphs[int(k)] for k in order[start:start + settings.batch_size]])
+        use_stress = settings.stress_weight > 0 and bool(
+            (torch.isfinite(batch.stress).flatten(1).all(1) & batch.pbc.all(1)).any())
+        prediction = compute_properties(model, batch, forces=settings.forces_weight > 0,
+                                        stress=use_stress, create_graph=True)
+        loss, _ = weighted_loss(prediction, batch, settings.energy_weight,
+                                settings.forces_weight, settings.stress_weight)
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"the training loss became {float(loss.detach())}; lower training.learning_rate "
+                f"(now {optimizer.param_groups[0]['lr']:.2e}) or check the data for outliers")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if settings.gradient_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.gradient_clip)
+        optimizer.step()
+        if ema is not None:
+            ema.update_parameters(model)
+        total += float(loss.detach()) * batch.n_structures
+        count += batch.n_structures
+    return total / max(count, 1)
+
+
+def _validation_loss(metrics: dict, config: RunConfig) -> float:
+    """A weighted validation score from the metrics (meV units, so it reads easily)."""
+    settings = config.training
+    score = 0.0
+    for key, weight in (("energy_mae_meV_per_atom", settings.energy_weight),
+                        ("forces_mae_meV_per_A", settings.forces_weight),
+                        ("stress_mae_GPa", settings.stress_weight * 100.0)):
+        if metrics.get(key) is not None and weight > 0:
+            score += weight * metrics[key]
+    return score
+
+
+def _write_csv(path: Path, history: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(buffer.getvalue()))
+
+
+def _stop_reason(epoch: int, elapsed_s: float, since_best: int, learning_rate: float,
+                 config: RunConfig) -> str | None:
+    settings = config.training
+    if epoch >= settings.max_epochs:
+        return "max_epochs"
+    if settings.time_limit_min is not None and elapsed_s >= 60.0 * settings.time_limit_min:
+        return "time_limit"
+    if since_best >= settings.early_stopping_patience:
+        return "early_stopping"
+    if learning_rate < settings.min_learning_rate:
+        return "min_learning_rate"
+    return None
+
+
+def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = None) -> FitResult:
+    """Train the model that ``config`` describes and write its run directory.
+
+    Args:
+        config: the validated run config.
+        resume: continue from ``<output>/checkpoint.pt``; the result is the same as if
+            the run had not been interrupted (up to the epoch in progress at the kill).
+        data: already prepared data (skips reading the files; used by the workflows).
+    """
+    settings = config.training
+    if settings.num_threads:
+        torch.set_num_threads(settings.num_threads)
+    dtype = torch.float64 if settings.dtype == "float64" else torch.float32
+    run_dir = Path(config.output)
+    checkpoint_path = run_dir / "checkpoint.pt"
+    if resume and not checkpoint_path.is_file():
+        raise ConfigError(f"--resume given but no checkpoint at {checkpoint_path}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    atomic_write(run_dir / "config.yaml", lambda tmp: Path(tmp).write_text(config_text))
+
+    torch.manual_seed(settings.seed)
+    data = data or prepare_data(config, dtype)
+    model = build_model(config.model, data.statistics.elements, data.statistics).to(
+        settings.device)
+    sample = data.train[:settings.normalization_sample]
+    model.fit_feature_normalization(sample)
+    model = model.to(dtype)
+    data = data.to(settings.device, dtype)
+    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay),
+                         use_buffers=True) if settings.ema_decay is not None else None)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
+                                  weight_decay=settings.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=settings.scheduler_factor, patience=settings.scheduler_patience)
+    shuffle = torch.Generator().manual_seed(settings.seed)
+    history: list[dict] = []
+    epoch, best, since_best, elapsed_before = 0, math.inf, 0, 0.0
+    if resume:
+        state = load_checkpoint(checkpoint_path)
+        model.load_state_dict(state["model"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        shuffle.set_state(state["shuffle"])
+        epoch, best, since_best = state["epoch"], state["best"], state["since_best"]
+        elapsed_before, history = state["elapsed_s"], list(state["history"])
+    evaluated = ema.module if ema is not None else model
+    started = time.monotonic()
+    bar = tqdm(total=settings.max_epochs, initial=epoch, desc="training", unit="epoch",
+               disable=not settings.progress)
+    reason = _stop_reason(epoch, elapsed_before, since_best,
+                          optimizer.param_groups[0]["lr"], config)
+    while reason is None:
+        order = torch.randperm(len(data.train), generator=shuffle)
+        train_loss = _train_epoch(model, ema, optimizer, data.train, order, config)
+        metrics, _ = evaluate(evaluated, data.validation or data.train[:50])
+        if not math.isfinite(metrics["forces_mae_meV_per_A"] or 0.0) or (
+                metrics["energy_mae_meV_per_atom"] is None):
+            raise TrainingError(f"validation predictions are not finite after epoch {epoch + 1}")
+        val_loss = _validation_loss(metrics, config)
+        scheduler.step(val_loss)
+        epoch += 1
+        elapsed = elapsed_before + time.monotonic() - started
+        history.append({
+            "epoch": epoch, "learning_rate": optimizer.param_groups[0]["lr"],
+            "train_loss": train_loss, "val_loss": val_loss,
+            "val_energy_mae_meV_per_atom": metrics["energy_mae_meV_per_atom"],
+            "val_forces_mae_meV_per_A": metrics["forces_mae_meV_per_A"],
+            "val_stress_mae_GPa": metrics["stress_mae_GPa"], "elapsed_s": elapsed})
+        if val_loss < best:
+            best, since_best = val_loss, 0
+            save_model(run_dir / "model.nnp", evaluated, data.statistics,
+                       {"config": config.model_dump(mode="json"), "epoch": epoch})
+        else:
+            since_best += 1
+        save_checkpoint(checkpoint_path, {
+            "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else {},
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "shuffle": shuffle.get_state(), "epoch": epoch, "best": best,
+            "since_best": since_best, "elapsed_s": elapsed, "history": history})
+        _write_csv(run_dir / "metrics.csv", history)
+        bar.update(1)
+        bar.set_postfix(F_meV_A=f"{metrics['forces_mae_meV_per_A']:.1f}",
+                        E_meV_at=f"{metrics['energy_mae_meV_per_atom']:.2f}",
+                        lr=f"{optimizer.param_groups[0]['lr']:.1e}")
+        reason = _stop_reason(epoch, elapsed, since_best, optimizer.param_groups[0]["lr"],
+                              config)
+    bar.close()
+    return _finish(run_dir, data, history, epoch, reason, settings.device)
+
+
+def _finish(run_dir: Path, data: PreparedData, history: list[dict], epochs: int, reason: str,
+            device: str) -> FitResult:
+    from nnpkit.training.model_file import load_model
+
+    best_model, _ = load_model(run_dir / "model.nnp", device=device)
+    best_model = best_model.double()
+    test_metrics, predictions = evaluate(best_model, [g.to(dtype=torch.float64)
+                                                      for g in data.test])
+    summary = {"test": test_metrics, "epochs": epochs, "stop_reason": reason,
+               "n_train": len(data.train), "n_validation": len(data.validation),
+               "n_test": len(data.test),
+               "training_time_s": history[-1]["elapsed_s"] if history else 0.0}
+    atomic_write(run_dir / "metrics.json",
+                 lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2)))
+    plot_parity(predictions, run_dir / "parity.png")
+    if history:
+        plot_learning_curve(history, run_dir / "learning_curve.png")
+    return FitResult(run_dir, run_dir / "model.nnp", test_metrics, epochs, reason)

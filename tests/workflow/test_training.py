@@ -1,0 +1,144 @@
+"""Training: accuracy on EMT copper, exact resume, SIGKILL resume, artefacts, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from nnpkit.errors import ConfigError, DataError, UnknownElementError
+from nnpkit.training import fit, load_config
+from nnpkit.training.checkpoint import load_checkpoint
+
+from .conftest import small_config
+
+
+def test_run_directory_has_every_artefact(trained_run: Path) -> None:
+    for name in ("model.nnp", "checkpoint.pt", "config.yaml", "metrics.csv", "metrics.json",
+                 "parity.png", "learning_curve.png"):
+        assert (trained_run / name).is_file(), name
+    summary = json.loads((trained_run / "metrics.json").read_text())
+    assert summary["test"]["n_structures"] == 40
+    assert summary["epochs"] == 5
+    assert summary["test"]["stress_mae_GPa"] is not None
+    rows = (trained_run / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 5
+
+
+@pytest.mark.slow
+def test_copper_accuracy_full_budget(copper_files: dict[str, Path], tmp_path: Path) -> None:
+    """The issue's bound: force MAE < 30 meV/Å and stress MAE < 0.2 GPa on held-out data."""
+    config = small_config(copper_files, tmp_path / "run", max_epochs=300, time_limit_min=8)
+    config["model"] = {"kind": "bpnn", "cutoff_A": 5.0}
+    result = fit(load_config(config))
+    assert result.test_metrics["forces_mae_meV_per_A"] < 30.0
+    assert result.test_metrics["stress_mae_GPa"] < 0.2
+
+
+def test_copper_accuracy_small_budget(copper_files: dict[str, Path], tmp_path: Path) -> None:
+    """A ~40 s budget; looser bounds than the issue's (50 meV/Å, 0.4 GPa), stated here."""
+    config = small_config(copper_files, tmp_path / "run", max_epochs=40)
+    config["model"] = {"kind": "bpnn", "cutoff_A": 5.0, "hidden": [64, 64]}
+    result = fit(load_config(config))
+    assert result.test_metrics["forces_mae_meV_per_A"] < 50.0
+    assert result.test_metrics["stress_mae_GPa"] < 0.4
+
+
+def test_resume_reproduces_an_uninterrupted_run(copper_files: dict[str, Path],
+                                                tmp_path: Path) -> None:
+    straight = fit(load_config(small_config(copper_files, tmp_path / "a", max_epochs=4)))
+    fit(load_config(small_config(copper_files, tmp_path / "b", max_epochs=2)))
+    resumed = fit(load_config(small_config(copper_files, tmp_path / "b", max_epochs=4)),
+                  resume=True)
+    assert resumed.epochs == 4
+    first, second = load_file(straight.model_path), load_file(resumed.model_path)
+    assert first.keys() == second.keys()
+    for name in first:
+        torch.testing.assert_close(first[name], second[name], rtol=0, atol=0)
+    history_a = (tmp_path / "a" / "metrics.csv").read_text().splitlines()
+    history_b = (tmp_path / "b" / "metrics.csv").read_text().splitlines()
+    strip = [",".join(line.split(",")[:-1]) for line in history_a]  # drop elapsed time
+    assert strip == [",".join(line.split(",")[:-1]) for line in history_b]
+
+
+def test_resume_without_checkpoint_is_refused(copper_files: dict[str, Path],
+                                              tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="checkpoint"):
+        fit(load_config(small_config(copper_files, tmp_path / "none")), resume=True)
+
+
+def test_sigkill_then_resume_loses_at_most_one_epoch(copper_files: dict[str, Path],
+                                                     tmp_path: Path) -> None:
+    import yaml
+
+    output = tmp_path / "killed"
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(small_config(copper_files, output, max_epochs=500)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "nnpkit.cli.main", "train",
+                                str(config_path)], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    checkpoint = output / "checkpoint.pt"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if checkpoint.exists() and load_checkpoint(checkpoint)["epoch"] >= 2:
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = load_checkpoint(checkpoint)["epoch"]
+    assert done >= 2
+    assert not [p for p in output.iterdir() if p.name.endswith(".tmp")]
+    result = fit(load_config(small_config(copper_files, output, max_epochs=done + 1)),
+                 resume=True)
+    assert result.epochs == done + 1
+    epochs = [int(line.split(",")[0]) for line in
+              (output / "metrics.csv").read_text().splitlines()[1:]]
+    assert epochs == list(range(1, done + 2))
+
+
+def test_config_typo_names_the_key(copper_files: dict[str, Path], tmp_path: Path) -> None:
+    config = small_config(copper_files, tmp_path / "run")
+    config["training"]["max_epoch"] = 3
+    with pytest.raises(ConfigError, match=r"training\.max_epoch: unknown key"):
+        load_config(config)
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {train: x.extxyz}\nmodel: {kind: bpnn, cutof_A: 4}\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: model\.cutof_A: unknown key"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_missing_data_file_names_the_path(copper_files: dict[str, Path], tmp_path: Path) -> None:
+    config = small_config(copper_files, tmp_path / "run")
+    config["data"]["train"] = str(tmp_path / "nowhere.extxyz")
+    with pytest.raises(DataError, match="nowhere.extxyz"):
+        fit(load_config(config))
+
+
+def test_test_set_with_unknown_element_names_it(copper_files: dict[str, Path],
+                                                tmp_path: Path) -> None:
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from nnpkit.data import write_structures
+
+    gold = bulk("Au", cubic=True)
+    gold.calc = EMT()
+    gold.calc = SinglePointCalculator(gold, energy=gold.get_potential_energy(),
+                                      forces=gold.get_forces())
+    write_structures(tmp_path / "gold.extxyz", [gold])
+    config = small_config(copper_files, tmp_path / "run")
+    config["data"]["test"] = str(tmp_path / "gold.extxyz")
+    with pytest.raises(UnknownElementError, match="Au"):
+        fit(load_config(config))
