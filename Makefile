@@ -17,6 +17,8 @@ run: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/nnpkit quickstart --out runs/quickstart
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy src/nnpkit
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not slow" -q
 
 test-all: $(STAMP)

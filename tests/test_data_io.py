@@ -248,8 +248,9 @@ def test_atomic_write_failure_keeps_existing_file(tmp_path, monkeypatch):
     write_structures(path, [_water()])
     before = path.read_bytes()
 
-    def broken_write(handle, images, format):
-        handle.write("partial garbage")
+    def broken_write(target, images, format):
+        with open(target, "w") as handle:
+            handle.write("partial garbage")
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(data_io.ase.io, "write", broken_write)

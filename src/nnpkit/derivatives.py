@@ -48,10 +48,10 @@ def compute_properties(
     result = {"energy": output["energy"], "atomic_energies": output["atomic_energies"]}
     if not inputs:
         return result
-    grads = torch.autograd.grad(
+    raw_grads = torch.autograd.grad(
         output["energy"].sum(), inputs, create_graph=create_graph, allow_unused=True)
     grads = [grad if grad is not None else torch.zeros_like(value)
-             for grad, value in zip(grads, inputs, strict=True)]
+             for grad, value in zip(raw_grads, inputs, strict=True)]
     if forces:
         result["forces"] = -grads[0]
     if stress:

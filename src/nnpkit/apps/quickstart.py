@@ -13,8 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nnpkit.atomic import atomic_write
 from nnpkit.data.io import write_structures
-from nnpkit.training.model_file import atomic_write
 
 __all__ = ["QuickstartConfig", "run_quickstart"]
 

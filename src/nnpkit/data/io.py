@@ -9,7 +9,6 @@ found, in ASE units: ``energy`` (eV), ``forces`` (eV/Å, shape ``[n_atoms, 3]``)
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.db.core import reserved_keys
 from ase.io.formats import string2index
 
+from nnpkit.atomic import atomic_write
 from nnpkit.errors import DataError
 
 __all__ = ["LabelKeys", "read_structures", "write_structures", "write_database"]
@@ -254,22 +254,8 @@ def write_structures(path: str | os.PathLike, structures: Sequence[Atoms]) -> No
     moved over ``path`` with :func:`os.replace`, so a reader never sees a half-written file and
     an existing file stays untouched if writing fails. The caller's Atoms are not modified.
     """
-    target = os.path.abspath(os.fspath(path))
-    directory = os.path.dirname(target)
     copies = [_writable_copy(atoms) for atoms in structures]
-    fd, tmp_path = tempfile.mkstemp(
-        dir=directory, prefix=f".{os.path.basename(target)}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(fd, "w") as handle:
-            ase.io.write(handle, copies, format="extxyz")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_path, target)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
+    atomic_write(path, lambda tmp: ase.io.write(tmp, copies, format="extxyz"))
 
 
 def write_database(

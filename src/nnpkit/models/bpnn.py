@@ -44,6 +44,10 @@ class BehlerParrinello(Potential):
     """Behler–Parrinello NNP: per-element MLPs on element-resolved ACSF."""
 
     kind = "bpnn"
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
+    reference_energies: torch.Tensor
+    energy_scale: torch.Tensor
 
     def __init__(self, elements: list[str], config: BPNNConfig,
                  statistics: DatasetStatistics | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
 import torch
@@ -28,6 +29,7 @@ class Potential(nn.Module):
     """
 
     kind: ClassVar[str] = ""
+    species_of_number: torch.Tensor
 
     def __init__(self, elements: list[str], cutoff: float) -> None:
         super().__init__()
@@ -49,6 +51,9 @@ class Potential(nn.Module):
                 f"element(s) {', '.join(unknown)} not known to this model; "
                 f"the model's elements are {', '.join(self.elements)}")
         return species
+
+    def fit_feature_normalization(self, graphs: Iterable[AtomicGraph]) -> None:
+        """Adapt input normalisation to (a sample of) the training graphs; default: none."""
 
     def atomic_energies(self, graph: AtomicGraph) -> torch.Tensor:
         """Energy of each atom [N], eV. Must be differentiable in positions and cell."""

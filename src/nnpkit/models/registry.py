@@ -30,4 +30,4 @@ def build_model(config: BaseModel, elements: list[str],
     if kind not in MODEL_REGISTRY:
         raise ConfigError(f"unknown model kind {kind!r}; known kinds: {sorted(MODEL_REGISTRY)}")
     model_class = MODEL_REGISTRY[kind][1]
-    return model_class(elements, config, statistics)  # type: ignore[call-arg]
+    return model_class(elements, config, statistics)  # type: ignore[call-arg,arg-type]

@@ -59,6 +59,12 @@ class SymmetryFunctions(nn.Module):
         zetas: ζ exponents of the angular terms; each is used with λ = +1 and -1.
     """
 
+    radial_shifts: torch.Tensor
+    angular_shifts: torch.Tensor
+    lambdas: torch.Tensor
+    zetas: torch.Tensor
+    pair_index: torch.Tensor
+
     def __init__(
         self, n_elements: int, cutoff_radius: float, angular_cutoff_radius: float,
         n_radial: int = 16, n_angular_radial: int = 4, zetas: tuple[int, ...] = (1, 2, 4, 8),

@@ -30,9 +30,11 @@ class PreparedData:
 
     def to(self, device: str | torch.device, dtype: torch.dtype) -> PreparedData:
         """All graphs moved/cast (returns a new object)."""
-        return replace(self, **{
-            name: [g.to(device, dtype) for g in getattr(self, name)]
-            for name in ("train", "validation", "test")})
+        def move(graphs: list[AtomicGraph]) -> list[AtomicGraph]:
+            return [graph.to(device, dtype) for graph in graphs]
+
+        return replace(self, train=move(self.train), validation=move(self.validation),
+                       test=move(self.test))
 
 
 def structures_to_graphs(structures: Sequence[Atoms], cutoff: float,

@@ -12,44 +12,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from nnpkit.atomic import atomic_write
 from nnpkit.data.stats import DatasetStatistics
 from nnpkit.errors import ModelFileError
 from nnpkit.models.potential import Potential
 from nnpkit.models.registry import build_model, model_config_class
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "save_model", "load_model", "resolve_model_path",
-           "atomic_write"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "save_model", "load_model", "resolve_model_path"]
 
 FORMAT_NAME = "nnpkit-model"
 FORMAT_VERSION = 1
 MODEL_FILENAME = "model.nnp"
-
-
-def atomic_write(path: str | os.PathLike, write: Any) -> None:
-    """Call ``write(tmp_path)`` then move the result onto ``path`` atomically.
-
-    A crash at any point leaves either the old file or the new one, never half a file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _digest(metadata_json: str, tensors: dict[str, torch.Tensor]) -> str:

@@ -20,6 +20,7 @@ import yaml
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
+from nnpkit.atomic import atomic_write
 from nnpkit.data.graph import AtomicGraph, collate
 from nnpkit.derivatives import compute_properties
 from nnpkit.errors import ConfigError, TrainingError
@@ -30,7 +31,7 @@ from nnpkit.training.config import RunConfig
 from nnpkit.training.dataset import PreparedData, prepare_data
 from nnpkit.training.loss import weighted_loss
 from nnpkit.training.metrics import evaluate
-from nnpkit.training.model_file import atomic_write, save_model
+from nnpkit.training.model_file import save_model
 from nnpkit.training.plots import plot_learning_curve, plot_parity
 
 __all__ = ["FitResult", "fit"]
@@ -136,7 +137,7 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
 
     torch.manual_seed(settings.seed)
     data = data or prepare_data(config, dtype)
-    model = build_model(config.model, data.statistics.elements, data.statistics).to(
+    model = build_model(config.model, list(data.statistics.elements), data.statistics).to(
         settings.device)
     sample = data.train[:settings.normalization_sample]
     model.fit_feature_normalization(sample)
@@ -161,7 +162,7 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
         shuffle.set_state(state["shuffle"])
         epoch, best, since_best = state["epoch"], state["best"], state["since_best"]
         elapsed_before, history = state["elapsed_s"], list(state["history"])
-    evaluated = ema.module if ema is not None else model
+    evaluated: Potential = ema.module if ema is not None else model  # type: ignore[assignment]
     started = time.monotonic()
     bar = tqdm(total=settings.max_epochs, initial=epoch, desc="training", unit="epoch",
                disable=not settings.progress)
