@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import Any
 
@@ -36,7 +37,8 @@ class NNPCalculator(Calculator):
         super().__init__(**kwargs)
         self.device = torch.device(device)
         self.dtype = dtype
-        self.model = model.to(device=self.device, dtype=dtype).eval()
+        # a copy: casting or freezing must not change the caller's (maybe training) model
+        self.model = copy.deepcopy(model).to(device=self.device, dtype=dtype).eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
         self.metadata = metadata or {}

@@ -72,6 +72,11 @@ def fit_statistics(
     force_components: list[np.ndarray] = []
     for b, atoms in enumerate(structures):
         for z in atoms.numbers:
+            if int(z) not in index:
+                from ase.data import chemical_symbols
+
+                raise DataError(f"structure {b} contains {chemical_symbols[int(z)]}, which is "
+                                f"not among the elements {', '.join(elements)}")
             counts[b, index[int(z)]] += 1
         results = atoms.calc.results if atoms.calc is not None else {}
         if "energy" not in results:

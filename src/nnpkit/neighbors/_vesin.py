@@ -19,6 +19,19 @@ def _check_inputs(
     return positions, cell, pbc
 
 
+def _usable_box(cell: np.ndarray, pbc: np.ndarray) -> np.ndarray:
+    """The cell with open axes replaced, where needed, so that it is invertible."""
+    box = cell.copy()
+    for axis in np.flatnonzero(~pbc):
+        if np.linalg.norm(box[axis]) < 1e-12:
+            box[axis] = np.eye(3)[axis]
+    if abs(np.linalg.det(box)) < 1e-12:
+        box = np.where(pbc[:, None], box, np.eye(3))
+    if abs(np.linalg.det(box)) < 1e-12:
+        box = np.eye(3)
+    return box
+
+
 def neighbor_list(
     positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -43,14 +56,8 @@ def neighbor_list(
     if len(positions) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty.copy(), np.zeros((0, 3), dtype=np.int64)
-    box = cell.copy()
-    if not pbc.all():
-        # vesin needs a usable box even along open axes: give them an orthogonal vector.
-        for axis in np.flatnonzero(~pbc):
-            if np.linalg.norm(box[axis]) < 1e-12:
-                box[axis] = np.eye(3)[axis]
-        if abs(np.linalg.det(box)) < 1e-12:
-            box = np.where(pbc[:, None], box, np.eye(3))
+    # vesin needs a usable box even along open axes
+    box = _usable_box(cell, pbc)
     if not pbc.any():
         box = np.zeros((3, 3))
     calculator = NeighborList(cutoff=float(cutoff), full_list=True)
@@ -73,17 +80,23 @@ def brute_force_neighbor_list(
     Slow; meant for tests on small systems.
     """
     positions, cell, pbc = _check_inputs(positions, cell, pbc)
+    box = _usable_box(cell, pbc)
+    # wrap atoms into the cell along periodic axes; remember by how many cells
+    fractional = positions @ np.linalg.inv(box)
+    wrap = np.where(pbc, np.floor(fractional), 0.0).astype(np.int64)  # [n, 3]
+    positions = positions - wrap @ box
     ranges = []
     for axis in range(3):
         if pbc[axis]:
             # distance between the lattice planes spanned by the two other vectors
-            other = cell[[a for a in range(3) if a != axis]]
+            other = box[[a for a in range(3) if a != axis]]
             normal = np.cross(other[0], other[1])
-            height = abs(cell[axis] @ normal) / np.linalg.norm(normal)
-            n = int(np.ceil(cutoff / height))
+            height = abs(box[axis] @ normal) / np.linalg.norm(normal)
+            n = int(np.ceil(cutoff / height)) + 1
             ranges.append(range(-n, n + 1))
         else:
             ranges.append(range(0, 1))
+    cell = box
     rows_i, rows_j, rows_s = [], [], []
     for shift in itertools.product(*ranges):
         shift_arr = np.array(shift, dtype=np.int64)
@@ -99,6 +112,7 @@ def brute_force_neighbor_list(
         rows_s.append(np.repeat(shift_arr[None], len(ii), axis=0))
     i = np.concatenate(rows_i).astype(np.int64)
     j = np.concatenate(rows_j).astype(np.int64)
-    shifts = np.concatenate(rows_s).reshape(-1, 3)
+    # back to the caller's (unwrapped) positions: r_j + S·cell - r_i is unchanged
+    shifts = np.concatenate(rows_s).reshape(-1, 3) - wrap[j] + wrap[i]
     order = np.lexsort((shifts[:, 2], shifts[:, 1], shifts[:, 0], j, i))
     return i[order], j[order], shifts[order]

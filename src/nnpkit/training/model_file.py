@@ -50,6 +50,7 @@ def save_model(path: str | os.PathLike, model: Potential, statistics: DatasetSta
     tensors = {name: value.detach().cpu().contiguous() for name, value in
                model.state_dict().items()}
     metadata = {
+        **(extra or {}),
         "kind": model.kind,
         "hyperparameters": model.hyperparameters(),
         "elements": list(model.elements),
@@ -57,7 +58,6 @@ def save_model(path: str | os.PathLike, model: Potential, statistics: DatasetSta
         "units": {"energy": "eV", "length": "Å", "forces": "eV/Å", "stress": "eV/Å³"},
         "statistics": statistics.to_dict(),
         "nnpkit_version": nnpkit.__version__,
-        **(extra or {}),
     }
     metadata_json = json.dumps(metadata, sort_keys=True)
     header = {
@@ -105,17 +105,22 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"
     header = _read_header(path)
     if header.get("nnpkit_format") != FORMAT_NAME:
         raise ModelFileError(f"{path} is not an nnpkit model file (no nnpkit header)")
-    version = int(header.get("format_version", "0"))
-    if version != FORMAT_VERSION:
+    version = header.get("format_version", "")
+    if version != str(FORMAT_VERSION):
         raise ModelFileError(
             f"{path} has model format version {version}; this nnpkit reads {FORMAT_VERSION}")
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as error:
         raise ModelFileError(f"{path}: weights are unreadable ({error})") from error
-    if _digest(header["metadata"], tensors) != header.get("sha256"):
+    if "metadata" not in header or "sha256" not in header:
+        raise ModelFileError(f"{path}: the nnpkit header lacks its metadata or checksum")
+    if _digest(header["metadata"], tensors) != header["sha256"]:
         raise ModelFileError(f"{path} was modified after it was written (checksum mismatch)")
-    metadata = json.loads(header["metadata"])
+    try:
+        metadata = json.loads(header["metadata"])
+    except json.JSONDecodeError as error:
+        raise ModelFileError(f"{path}: metadata is not valid JSON ({error})") from error
     config = model_config_class(metadata["kind"]).model_validate(metadata["hyperparameters"])
     statistics = DatasetStatistics.from_dict(metadata["statistics"])
     model = build_model(config, list(metadata["elements"]), statistics)
