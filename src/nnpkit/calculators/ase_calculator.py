@@ -42,15 +42,19 @@ class NNPCalculator(Calculator):
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
         self.metadata = metadata or {}
+        self._stress_wanted = False
 
     def calculate(self, atoms: Atoms | None = None, properties: list[str] | None = None,
                   system_changes: list[str] = all_changes) -> None:
         """Fill ``self.results`` (eV, eV/Å, Voigt eV/Å³) for ``atoms``."""
         super().calculate(atoms, properties or ["energy"], system_changes)
         assert self.atoms is not None
-        periodic = bool(self.atoms.pbc.all())
+        # Stress costs an extra strain derivative: computed once asked for, and from then on
+        # with every call (NPT asks for forces and stress each step; one pass serves both).
+        self._stress_wanted = self._stress_wanted or "stress" in (properties or [])
+        want_stress = bool(self.atoms.pbc.all()) and self._stress_wanted
         graph = atoms_to_graph(self.atoms, self.model.cutoff, dtype=self.dtype).to(self.device)
-        output = compute_properties(self.model, graph, forces=True, stress=periodic)
+        output = compute_properties(self.model, graph, forces=True, stress=want_stress)
         energy = float(output["energy"].detach().cpu()[0])
         self.results = {
             "energy": energy,
@@ -58,7 +62,7 @@ class NNPCalculator(Calculator):
             "energies": output["atomic_energies"].detach().cpu().double().numpy(),
             "forces": output["forces"].detach().cpu().double().numpy(),
         }
-        if periodic:
+        if want_stress:
             stress = output["stress"].detach().cpu().double().numpy()[0]
             self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
 

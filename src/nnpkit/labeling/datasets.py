@@ -47,14 +47,22 @@ def _bulk_orthorhombic(rng: np.random.Generator) -> Atoms:
     return cell.repeat((2, 2, 1))
 
 
+def _without_adsorbate_info(slab: Atoms) -> Atoms:
+    """Drop ase.build's adsorption-site table: extxyz cannot store it (a nested dict)."""
+    slab.info.pop("adsorbate_info", None)
+    return slab
+
+
 def _slab_100(rng: np.random.Generator) -> Atoms:
     """fcc(100) slab, 2x2 surface cell, 4 layers, 6 Å vacuum each side, pbc=(T, T, F)."""
-    return fcc100("Cu", size=(2, 2, 4), a=COPPER_LATTICE_CONSTANT_A, vacuum=6.0)
+    return _without_adsorbate_info(
+        fcc100("Cu", size=(2, 2, 4), a=COPPER_LATTICE_CONSTANT_A, vacuum=6.0))
 
 
 def _slab_111(rng: np.random.Generator) -> Atoms:
     """fcc(111) slab, 2x2 surface cell, 4 layers, 6 Å vacuum each side, pbc=(T, T, F)."""
-    return fcc111("Cu", size=(2, 2, 4), a=COPPER_LATTICE_CONSTANT_A, vacuum=6.0)
+    return _without_adsorbate_info(
+        fcc111("Cu", size=(2, 2, 4), a=COPPER_LATTICE_CONSTANT_A, vacuum=6.0))
 
 
 def _vacancy(rng: np.random.Generator) -> Atoms:
