@@ -104,7 +104,7 @@ def test_no_temporary_files_left(saved_alloy) -> None:
 def test_failed_write_keeps_old_file_and_leaves_no_temporary(saved_alloy, monkeypatch
                                                              ) -> None:
     """A crash half-way through writing leaves the old file and no temporary behind."""
-    import nnpkit.training.model_file as model_file
+    import nnpkit.tensor_file as tensor_file
 
     path, model = saved_alloy
     before = path.read_bytes()
@@ -113,7 +113,7 @@ def test_failed_write_keeps_old_file_and_leaves_no_temporary(saved_alloy, monkey
         Path(filename).write_bytes(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(model_file, "save_file", crash_half_way)
+    monkeypatch.setattr(tensor_file, "save_file", crash_half_way)
     with pytest.raises(OSError, match="disk full"):
         save_model(path, model, statistics_for(["Cu", "Au"]))
     assert path.read_bytes() == before
