@@ -7,14 +7,13 @@ Unknown keys are rejected, every field has a default and a one-line description,
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nnpkit.errors import ConfigError
 from nnpkit.models.registry import model_config_class
+from nnpkit.typed_config import apply_overrides, load_typed_config
 
 __all__ = ["DataConfig", "TrainingConfig", "RunConfig", "load_config", "apply_overrides"]
 
@@ -84,52 +83,7 @@ class RunConfig(_Strict):
             raise ValueError(str(error)) from error
 
 
-def _format_validation_error(error: ValidationError, source: str) -> str:
-    lines = []
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"])
-        message = item["msg"]
-        if item["type"] == "extra_forbidden":
-            message = "unknown key"
-        lines.append(f"{source}: {key}: {message}")
-    return "\n".join(lines)
-
-
-def apply_overrides(raw: dict, overrides: list[str]) -> dict:
-    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a raw config dict."""
-    result = {**raw}
-    for override in overrides:
-        if "=" not in override:
-            raise ConfigError(f"override {override!r} is not of the form key=value")
-        key, value = override.split("=", 1)
-        node = result
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node[part] = dict(node.get(part) or {})
-            node = node[part]
-        node[parts[-1]] = yaml.safe_load(value)
-    return result
-
-
 def load_config(source: str | os.PathLike | dict, overrides: list[str] | None = None
                 ) -> RunConfig:
     """Read, override and validate a run config; errors name the file and the key."""
-    name = "<dict>"
-    if isinstance(source, dict):
-        raw = source
-    else:
-        name = str(source)
-        path = Path(source)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: not valid YAML ({error})") from error
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: the config must be a mapping")
-    raw = apply_overrides(raw, overrides or [])
-    try:
-        return RunConfig.model_validate(raw)
-    except ValidationError as error:
-        raise ConfigError(_format_validation_error(error, name)) from error
+    return load_typed_config(source, RunConfig, overrides)
