@@ -72,6 +72,40 @@ def _quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stability(args: argparse.Namespace) -> int:
+    if args.stability_command == "predict":
+        from nnpkit.apps.stability.workflow import predict_file
+
+        rows = predict_file(args.model, args.structures)
+        if args.json:
+            print(json.dumps(rows))
+        else:
+            for row in rows:
+                verdict = "stable" if row["stable"] else "unstable"
+                print(f"{row['index']:5d}  {row['formula']:16s}  "
+                      f"P(stable)={row['probability_stable']:.3f}  {verdict}")
+        return 0
+    from nnpkit.apps.stability.config import (
+        StabilityDatasetConfig,
+        StabilityTrainConfig,
+        load_stability_config,
+    )
+
+    if args.stability_command == "dataset":
+        from nnpkit.apps.stability.workflow import dataset_from_config
+
+        summary = dataset_from_config(load_stability_config(args.config,
+                                                            StabilityDatasetConfig))
+    else:
+        from nnpkit.apps.stability.training import train_stability
+
+        result = train_stability(load_stability_config(args.config, StabilityTrainConfig))
+        summary = {key: result[key] for key in ("split_by", "n_train", "n_test",
+                                                "test_prevalence", "margins_f1", "model")}
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``nnpkit`` command."""
     parser = argparse.ArgumentParser(prog="nnpkit", description=__doc__.splitlines()[0])
@@ -122,6 +156,18 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--n-structures", type=int, default=None,
                        help="configurations to sample (default from QuickstartConfig)")
     quick.set_defaults(handler=_quickstart)
+
+    stability = commands.add_parser("stability", help="crystal stability classification")
+    stability_commands = stability.add_subparsers(dest="stability_command", required=True)
+    build = stability_commands.add_parser("dataset", help="build the labelled alloy dataset")
+    build.add_argument("config", help="YAML config (StabilityDatasetConfig)")
+    learn = stability_commands.add_parser("train", help="train classifiers and baselines")
+    learn.add_argument("config", help="YAML config (StabilityTrainConfig)")
+    predict = stability_commands.add_parser("predict", help="P(stable) per structure")
+    predict.add_argument("model", help="stability model file or run directory")
+    predict.add_argument("structures", help="any ASE-readable file of crystal structures")
+    predict.add_argument("--json", action="store_true", help="print one JSON list")
+    stability.set_defaults(handler=_stability)
     return parser
 
 

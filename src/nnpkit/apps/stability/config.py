@@ -1,0 +1,57 @@
+"""Typed configs of the stability application (``nnpkit stability dataset|train``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nnpkit.typed_config import load_typed_config
+
+__all__ = ["StabilityDatasetConfig", "StabilityTrainConfig", "load_stability_config"]
+
+EMT_METALS = ["Cu", "Ag", "Au", "Ni", "Pd", "Pt", "Al"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StabilityDatasetConfig(_Strict):
+    """Building the alloy dataset: prototypes, relaxation, hull, labels."""
+
+    elements: list[str] = Field(default_factory=lambda: list(EMT_METALS),
+                                description="Metals to combine (EMT knows Cu Ag Au Ni Pd Pt Al).")
+    max_species: Literal[2, 3] = Field(3, description="Binaries only (2) or also ternaries.")
+    method: str = Field("emt", description="'emt' or the path of a trained nnpkit model.")
+    threshold_eV_per_atom: float = Field(0.0, ge=0, description="Stable if E_hull ≤ this.")
+    seed: int = Field(0, description="Seed of the random (SQS-like) decorations.")
+    output: str = Field("runs/stability/dataset.extxyz", description="Dataset file to write.")
+    progress: bool = Field(True, description="Show a progress bar.")
+
+
+class StabilityTrainConfig(_Strict):
+    """Training the classifiers and their baselines, with learning curves."""
+
+    dataset: str = Field("runs/stability/dataset.extxyz", description="Dataset file.")
+    split_by: Literal["prototype", "chemical_system"] = Field(
+        "prototype", description="Held-out groups: whole prototypes or chemical systems.")
+    test_fraction: float = Field(0.25, gt=0, lt=1, description="Share of groups held out.")
+    training_fractions: list[float] = Field(
+        default_factory=lambda: [0.25, 0.5, 0.75, 1.0],
+        description="Training-set sizes of the learning curve, as fractions of train.")
+    rotation_copies: int = Field(4, ge=1, description="Rotated copies per structure (baseline).")
+    rotate_test: bool = Field(True, description="Randomly rotate, shift, permute test cells.")
+    mlp_epochs: int = Field(300, ge=1, description="Epochs of the MLP classifiers.")
+    seed: int = Field(0, description="Seed of splits, subsets, rotations and models.")
+    output: str = Field("runs/stability/model", description="Run directory.")
+
+
+ConfigT = TypeVar("ConfigT", StabilityDatasetConfig, StabilityTrainConfig)
+
+
+def load_stability_config(source: str | os.PathLike | dict,
+                          kind: type[ConfigT]) -> ConfigT:
+    """Read and validate a YAML (or dict) config; errors name the file and the key."""
+    return load_typed_config(source, kind)
