@@ -250,3 +250,12 @@ def test_soap_is_invariant() -> None:
     assert np.abs(features - features[0]).max() < 1e-8 * max(1.0, np.abs(features).max())
     with pytest.raises(UnknownElementError, match="Ni"):
         soap.transform([bulk("Ni", "fcc", a=3.52)])
+
+
+def test_top_fraction_threshold_calls_the_expected_share_stable() -> None:
+    from nnpkit.apps.stability.metrics import top_fraction_threshold
+
+    probability = np.array([0.9, 0.1, 0.4, 0.3, 0.05, 0.2, 0.6, 0.01, 0.02, 0.03])
+    cut = top_fraction_threshold(probability, 0.2)
+    assert np.count_nonzero(probability >= cut) == 2 and cut == 0.6
+    assert np.count_nonzero(probability >= top_fraction_threshold(probability, 0.0)) == 0

@@ -40,7 +40,7 @@ def test_learning_curve_covers_every_model_and_size(trained: tuple[Path, dict]) 
     for row in rows:
         assert 0.0 <= row["f1"] <= 1.0 and row["n"] == summary["n_test"]
         assert row["prevalence"] == pytest.approx(summary["test_prevalence"])
-    assert len(summary["margins_f1"]) == 2 * 2
+    assert len(summary["margins"]) == 2 * 2
     for name in ("metrics.json", "learning_curve.png", "stability_model.nnp"):
         assert (root / "model" / name).is_file()
 

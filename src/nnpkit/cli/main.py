@@ -101,7 +101,7 @@ def _stability(args: argparse.Namespace) -> int:
 
         result = train_stability(load_stability_config(args.config, StabilityTrainConfig))
         summary = {key: result[key] for key in ("split_by", "n_train", "n_test",
-                                                "test_prevalence", "margins_f1", "model")}
+                                                "test_prevalence", "margins", "model")}
     print(json.dumps(summary, indent=2))
     return 0
 

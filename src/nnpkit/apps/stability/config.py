@@ -44,6 +44,10 @@ class StabilityTrainConfig(_Strict):
     rotation_copies: int = Field(4, ge=1, description="Rotated copies per structure (baseline).")
     rotate_test: bool = Field(True, description="Randomly rotate, shift, permute test cells.")
     mlp_epochs: int = Field(300, ge=1, description="Epochs of the MLP classifiers.")
+    threshold_eV_per_atom: float | None = Field(
+        None, ge=0, description="Relabel: stable if E_hull ≤ this; null keeps the dataset's.")
+    decision: Literal["top_prevalence", "probability"] = Field(
+        "top_prevalence", description="Call the top π_train of candidates stable, or P ≥ 0.5.")
     seed: int = Field(0, description="Seed of splits, subsets, rotations and models.")
     output: str = Field("runs/stability/model", description="Run directory.")
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from nnpkit.errors import DataError
 
-__all__ = ["classification_metrics"]
+__all__ = ["classification_metrics", "top_fraction_threshold"]
 
 
 def classification_metrics(y_true: np.ndarray, probability: np.ndarray,
@@ -69,3 +69,19 @@ def classification_metrics(y_true: np.ndarray, probability: np.ndarray,
         "n_stable_true": n_stable,
         "n_predicted_stable": int(predicted.sum()),
     }
+
+
+def top_fraction_threshold(probability: np.ndarray, fraction: float) -> float:
+    """The probability above which the top ``fraction`` of candidates lie.
+
+    The decision rule of a discovery campaign: rank the candidates and call the expected
+    share of stable ones (the training prevalence) stable. It needs no calibration at the
+    tails, which matters when stable structures are rare.
+    """
+    probability = np.asarray(probability, dtype=float)
+    if probability.size == 0:
+        raise DataError("no candidates to rank")
+    n_top = int(round(float(np.clip(fraction, 0.0, 1.0)) * probability.size))
+    if n_top == 0:
+        return float(np.nextafter(probability.max(), np.inf))
+    return float(np.sort(probability)[::-1][n_top - 1])

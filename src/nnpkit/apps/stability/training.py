@@ -30,7 +30,8 @@ from nnpkit.apps.stability.features import (
     augment_with_rotations,
     raw_coordinate_features,
 )
-from nnpkit.apps.stability.metrics import classification_metrics
+from nnpkit.apps.stability.hull import HULL_TOLERANCE_eV_PER_ATOM
+from nnpkit.apps.stability.metrics import classification_metrics, top_fraction_threshold
 from nnpkit.apps.stability.model import MODEL_FILENAME, StabilityModel
 from nnpkit.atomic import atomic_write
 
@@ -59,6 +60,13 @@ def _subset(train_index: np.ndarray, labels: np.ndarray, fraction: float,
     return np.sort(train_index)
 
 
+def _decision_threshold(probability: np.ndarray, train_prevalence: float,
+                        config: StabilityTrainConfig) -> float:
+    if config.decision == "probability":
+        return 0.5
+    return top_fraction_threshold(probability, train_prevalence)
+
+
 def _classifiers(config: StabilityTrainConfig) -> dict[str, Callable[[], object]]:
     return {
         "gradient_boosting": lambda: GradientBoostingStability(random_state=config.seed),
@@ -71,6 +79,10 @@ def train_stability(config: StabilityTrainConfig, progress: bool = True) -> dict
     invariant MLP; writes ``metrics.json``, ``learning_curve.png`` and the model file."""
     dataset = StabilityDataset.load(config.dataset)
     structures, labels = dataset.structures, dataset.labels()
+    hull_threshold = dataset.threshold_eV_per_atom
+    if config.threshold_eV_per_atom is not None:
+        hull_threshold = config.threshold_eV_per_atom
+        labels = dataset.e_above_hull() <= hull_threshold + HULL_TOLERANCE_eV_PER_ATOM
     train_index, test_index = split_by_group(dataset, config.split_by, config.test_fraction,
                                              config.seed)
     rng = np.random.default_rng(config.seed)
@@ -104,19 +116,24 @@ def train_stability(config: StabilityTrainConfig, progress: bool = True) -> dict
                 np.random.default_rng(config.seed), max_atoms=max_atoms, elements=elements)
         classifier = _classifiers(config)[name]()
         classifier.fit(x_train, y_train)  # type: ignore[attr-defined]
-        probability = classifier.predict_proba(test_features[representation])  # type: ignore[attr-defined]
+        probability = classifier.predict_proba(  # type: ignore[attr-defined]
+            test_features[representation])
+        cut = _decision_threshold(probability, float(np.mean(labels[pick])), config)
         curve.append({"fraction": fraction, "n_train": int(len(pick)),
                       "representation": representation, "classifier": name,
-                      **classification_metrics(y_test, probability)})
+                      "decision_threshold": cut,
+                      **classification_metrics(y_test, probability, threshold=cut),
+                      "f1_at_0.5": classification_metrics(y_test, probability)["f1"]})
     final = MLPStability(epochs=config.mlp_epochs, seed=config.seed)
     final.fit(invariant_all[train_index], labels[train_index])
     output = Path(config.output)
-    model = StabilityModel(featurizer_settings, final, dataset.threshold_eV_per_atom)
+    model = StabilityModel(featurizer_settings, final, hull_threshold)
     model.save(output / MODEL_FILENAME)
-    summary = {"split_by": config.split_by, "n_train": int(len(train_index)),
+    summary = {"split_by": config.split_by, "hull_threshold_eV_per_atom": hull_threshold,
+               "decision": config.decision, "n_train": int(len(train_index)),
                "n_test": int(len(test_index)), "test_prevalence": float(np.mean(y_test)),
                "rotate_test": config.rotate_test, "learning_curve": curve,
-               "margins_f1": _margins(curve), "model": str(output / MODEL_FILENAME)}
+               "margins": _margins(curve), "model": str(output / MODEL_FILENAME)}
     atomic_write(output / "metrics.json",
                  lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2)))
     plot_learning_curves(curve, output / "learning_curve.png")
@@ -124,17 +141,23 @@ def train_stability(config: StabilityTrainConfig, progress: bool = True) -> dict
 
 
 def _margins(curve: Sequence[dict]) -> list[dict]:
-    """Per training size and classifier: invariant F1 minus the best baseline's F1."""
+    """Per training size and classifier: invariant minus best baseline, in F1 and ROC-AUC."""
     margins = []
     keys = sorted({(row["n_train"], row["classifier"]) for row in curve})
     for n_train, name in keys:
         rows = {row["representation"]: row for row in curve
                 if row["n_train"] == n_train and row["classifier"] == name}
-        best_baseline = max(rows["raw"]["f1"], rows["raw_rotated"]["f1"])
-        margins.append({"n_train": n_train, "classifier": name,
-                        "invariant_f1": rows["invariant"]["f1"],
-                        "best_baseline_f1": best_baseline,
-                        "margin_f1": rows["invariant"]["f1"] - best_baseline})
+        entry: dict = {"n_train": n_train, "classifier": name}
+        for metric in ("f1", "roc_auc"):
+            values = [rows[r][metric] for r in ("raw", "raw_rotated")
+                      if rows[r][metric] is not None]
+            best = max(values) if values else None
+            mine = rows["invariant"][metric]
+            entry[f"invariant_{metric}"] = mine
+            entry[f"best_baseline_{metric}"] = best
+            entry[f"margin_{metric}"] = (mine - best if mine is not None and best is not None
+                                         else None)
+        margins.append(entry)
     return margins
 
 
