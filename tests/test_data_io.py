@@ -272,3 +272,16 @@ def test_bad_index_names_source(tmp_path):
     with pytest.raises(DataError, match="index '5'") as info:
         read_structures(path, index="5")
     assert str(path) in str(info.value)
+
+
+def test_descriptive_info_survives_but_labels_do_not_linger(tmp_path):
+    atoms = bulk("Cu", cubic=True)
+    atoms.info["config_type"] = "bulk_strained"
+    atoms.info["REF_energy"] = -3.5
+    atoms.arrays["REF_forces"] = np.zeros((len(atoms), 3))
+    path = tmp_path / "info.extxyz"
+    ase.io.write(path, atoms)
+    (read,) = read_structures(path, LabelKeys(energy="REF_energy", forces="REF_forces"))
+    assert read.info["config_type"] == "bulk_strained"
+    assert "REF_energy" not in read.info
+    assert read.get_potential_energy() == -3.5

@@ -171,6 +171,9 @@ def _labelled_copy(
         results[quantity] = _normalise(quantity, value, len(fresh), source, i, key)
     if results:
         fresh.calc = SinglePointCalculator(fresh, **results)
+    # keep descriptive info (config_type, ...), not the labels now on the calculator
+    label_keys = {getattr(keys, quantity) for quantity in QUANTITIES}
+    fresh.info.update({k: v for k, v in atoms.info.items() if k not in label_keys})
     fresh.info["nnpkit_source_index"] = i
     return fresh
 
