@@ -1,5 +1,7 @@
 """nnpkit.calculators: ASE calculators over any nnpkit Potential."""
 
-from nnpkit.calculators.ase_calculator import NNPCalculator, load_calculator
+from nnpkit.calculators.ase_calculator import NNPCalculator
+from nnpkit.calculators.committee import CommitteeCalculator
+from nnpkit.calculators.committee import load_any_calculator as load_calculator
 
-__all__ = ["NNPCalculator", "load_calculator"]
+__all__ = ["NNPCalculator", "CommitteeCalculator", "load_calculator"]

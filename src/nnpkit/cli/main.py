@@ -16,6 +16,17 @@ __all__ = ["main", "build_parser"]
 def _train(args: argparse.Namespace) -> int:
     from nnpkit.training import fit, load_config
 
+    if args.committee is not None:
+        from nnpkit.training.committee import fit_committee
+
+        committee = fit_committee(load_config(args.config, args.set), args.committee,
+                                  bootstrap=args.bootstrap)
+        print(json.dumps({"run_dir": str(committee.run_dir),
+                          "committee": str(committee.committee_path),
+                          "members": [str(path) for path in committee.member_paths],
+                          "skipped": committee.skipped, "test": committee.test_metrics},
+                         indent=2))
+        return 0
     result = fit(load_config(args.config, args.set), resume=args.resume)
     print(json.dumps({"run_dir": str(result.run_dir), "epochs": result.epochs,
                       "stop_reason": result.stop_reason, "test": result.test_metrics}, indent=2))
@@ -37,6 +48,8 @@ def _eval(args: argparse.Namespace) -> int:
           f"{metrics['forces_rmse_meV_per_A']:.2f} meV/Å")
     if metrics["stress_mae_GPa"] is not None:
         print(f"stress MAE:        {metrics['stress_mae_GPa']:.4f} GPa")
+    if metrics.get("forces_std_spearman") is not None:
+        print(f"Spearman(σ_F, |ΔF|): {metrics['forces_std_spearman']:.3f}")
     return 0
 
 
@@ -46,7 +59,8 @@ def _md(args: argparse.Namespace) -> int:
     summary = run_md_from_files(
         args.model, args.structure, temperature_K=args.temperature_K, steps=args.steps,
         timestep_fs=args.timestep_fs, ensemble=args.ensemble, pressure_GPa=args.pressure_GPa,
-        trajectory=args.out, log_interval=args.log_interval, seed=args.seed)
+        trajectory=args.out, log_interval=args.log_interval, seed=args.seed,
+        max_force_std=args.max_force_std, uncertainty_action=args.uncertainty_action)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -116,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config value, e.g. training.max_epochs=10")
     train.add_argument("--resume", action="store_true", help="continue from checkpoint.pt")
+    train.add_argument("--committee", type=int, default=None, metavar="N",
+                       help="train a committee of N members (seeds seed..seed+N-1) into "
+                            "<output>/member_<k>/ and write <output>/committee.json; "
+                            "finished members are skipped on a rerun")
+    train.add_argument("--bootstrap", action="store_true",
+                       help="with --committee: each member trains on a bootstrap resample")
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser("eval", help="error metrics of a model on labelled data")
@@ -138,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_argument("--out", default="md.extxyz", help="trajectory (extxyz)")
     md.add_argument("--log-interval", type=int, default=10)
     md.add_argument("--seed", type=int, default=0)
+    md.add_argument("--max-force-std", dest="max_force_std", type=float, default=None,
+                    metavar="EV_PER_A",
+                    help="committee models only: stop (or flag) when the largest per-atom "
+                         "force standard deviation exceeds this, eV/Å")
+    md.add_argument("--uncertainty-action", choices=["stop", "flag"], default="stop",
+                    help="what --max-force-std does when exceeded (default: stop)")
     md.set_defaults(handler=_md)
 
     sample = commands.add_parser("sample", help="sample by MD and label with a reference")

@@ -12,7 +12,8 @@ from nnpkit.derivatives import compute_properties
 from nnpkit.models.potential import Potential
 from nnpkit.units import EV_PER_A3_TO_GPA, MEV_PER_EV
 
-__all__ = ["predict", "error_metrics", "evaluate", "evaluate_file"]
+__all__ = ["predict", "error_metrics", "evaluate", "evaluate_file", "committee_predict",
+           "forces_std_spearman"]
 
 
 def predict(model: Potential, graphs: Sequence[AtomicGraph], batch_size: int = 32,
@@ -78,21 +79,58 @@ def evaluate(model: Potential, graphs: Sequence[AtomicGraph], batch_size: int = 
     return error_metrics(predictions), predictions
 
 
+def committee_predict(members: Sequence[Potential], graphs: Sequence[AtomicGraph],
+                      batch_size: int = 32) -> dict[str, np.ndarray]:
+    """:func:`predict` of a committee: the members' mean, plus ``forces_std`` [N] (eV/Å).
+
+    ``forces_std`` is per atom the norm of the per-component population standard
+    deviations over the members, as in :class:`~nnpkit.calculators.CommitteeCalculator`.
+    """
+    with torch.enable_grad():
+        runs = [predict(member, graphs, batch_size) for member in members]
+    mean = dict(runs[0])
+    for key in ("energy_pred", "forces_pred", "stress_pred"):
+        mean[key] = np.mean([run[key] for run in runs], axis=0)
+    forces = np.stack([run["forces_pred"] for run in runs])  # [M, N, 3]
+    mean["forces_std"] = np.sqrt(forces.var(axis=0).sum(axis=1))  # [N]
+    return mean
+
+
+def forces_std_spearman(predictions: dict[str, np.ndarray]) -> float | None:
+    """Spearman rank correlation of per-atom ``forces_std`` with the per-atom force error
+    norm ``|F_pred - F_ref|`` (None when undefined: fewer than 2 atoms or no spread)."""
+    from scipy.stats import spearmanr
+
+    error = np.linalg.norm(predictions["forces_pred"] - predictions["forces_ref"], axis=1)
+    spread = predictions["forces_std"]
+    keep = np.isfinite(error) & np.isfinite(spread)
+    if keep.sum() < 2 or np.ptp(error[keep]) == 0 or np.ptp(spread[keep]) == 0:
+        return None
+    return float(spearmanr(spread[keep], error[keep]).statistic)
+
+
 def evaluate_file(model_path: str, data_source: str, energy_key: str = "energy",
                   forces_key: str = "forces", stress_key: str = "stress",
                   batch_size: int = 32) -> dict[str, float | int | None]:
     """Metrics of a model file (or run directory) on a labelled extxyz file or database.
 
-    The model runs in float64 so the metrics measure the fit, not rounding.
+    The model runs in float64 so the metrics measure the fit, not rounding. For a
+    committee (a ``committee.json`` or its directory) the metrics are those of the
+    members' mean, plus ``forces_std_spearman`` (see :func:`forces_std_spearman`).
     """
     from nnpkit.data.graph import atoms_to_graph
     from nnpkit.data.io import LabelKeys, read_structures
     from nnpkit.data.validate import validate_structures
+    from nnpkit.training.committee import committee_file, load_committee
     from nnpkit.training.model_file import load_model
 
-    model, _ = load_model(model_path)
-    model = model.double()
+    committee = load_committee(model_path) if committee_file(model_path) else None
+    model = (committee if committee is not None else load_model(model_path)[0]).double()
     structures = read_structures(data_source, LabelKeys(energy_key, forces_key, stress_key))
     validate_structures(structures, str(data_source), elements=model.elements)
     graphs = [atoms_to_graph(atoms, model.cutoff, torch.float64) for atoms in structures]
-    return evaluate(model, graphs, batch_size)[0]
+    if committee is None:
+        return evaluate(model, graphs, batch_size)[0]
+    predictions = committee_predict(committee.potentials, graphs, batch_size)
+    return {**error_metrics(predictions),
+            "forces_std_spearman": forces_std_spearman(predictions)}

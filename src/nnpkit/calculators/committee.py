@@ -1,0 +1,110 @@
+"""An ASE calculator over a committee: the members' mean and their spread.
+
+Besides what :class:`~nnpkit.calculators.NNPCalculator` gives, ``calc.results`` holds
+
+- ``energy_std`` (float, eV): standard deviation of the members' total energies;
+- ``forces_std`` ([N], eV/Å): per atom, the norm of the vector of per-component standard
+  deviations, ``sqrt(sum_xyz var_members(F))`` (the "force deviation" of DP-GEN);
+- ``max_force_std`` (float, eV/Å): the largest ``forces_std``.
+
+Standard deviations are population ones (``ddof=0``, numpy's default) over the members.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.calculators.calculator import all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
+
+from nnpkit.calculators.ase_calculator import NNPCalculator
+from nnpkit.calculators.ase_calculator import load_calculator as load_single_calculator
+from nnpkit.data.graph import atoms_to_graph
+from nnpkit.models.committee import Committee
+
+__all__ = ["CommitteeCalculator", "load_committee_calculator", "load_any_calculator",
+           "UNCERTAINTY_PROPERTIES"]
+
+#: The uncertainty results a committee calculator adds.
+UNCERTAINTY_PROPERTIES = ["energy_std", "forces_std", "max_force_std"]
+
+
+class CommitteeCalculator(NNPCalculator):
+    """ASE calculator: mean energy, free_energy, forces, energies and stress (periodic
+    cells) of a committee, plus ``energy_std``, ``forces_std`` and ``max_force_std``.
+
+    An :class:`~nnpkit.calculators.NNPCalculator` whose model is a committee, so it goes
+    wherever one goes. The neighbour list is built once per structure and every member
+    evaluated on it.
+
+    Args:
+        committee: the :class:`~nnpkit.models.committee.Committee` (copied, not changed).
+        device: torch device for inference.
+        dtype: float32 (default) or float64.
+        metadata: kept as ``calc.metadata`` (e.g. the committee file's paths).
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress", "energies",
+                              *UNCERTAINTY_PROPERTIES]
+
+    def __init__(self, committee: Committee, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32, metadata: dict | None = None,
+                 **kwargs: Any) -> None:
+        if not isinstance(committee, Committee):
+            raise TypeError(f"CommitteeCalculator needs a Committee, got {type(committee)}")
+        super().__init__(committee, device=device, dtype=dtype, metadata=metadata, **kwargs)
+        self.committee: Committee = self.model  # type: ignore[assignment]
+
+    def calculate(self, atoms: Atoms | None = None, properties: list[str] | None = None,
+                  system_changes: list[str] = all_changes) -> None:
+        """Fill ``self.results`` with the mean predictions and the uncertainties."""
+        super().calculate(atoms, properties or ["energy"], system_changes)
+        assert self.atoms is not None
+        # as in NNPCalculator: stress once asked for, then with every call
+        self._stress_wanted = self._stress_wanted or "stress" in (properties or [])
+        want_stress = bool(self.atoms.pbc.all()) and self._stress_wanted
+        graph = atoms_to_graph(self.atoms, self.model.cutoff, dtype=self.dtype).to(self.device)
+        output = {key: value.cpu().double().numpy() for key, value in
+                  self.committee.member_properties(graph, forces=True, stress=want_stress).items()}
+        energies = output["energy"][:, 0]  # [M]
+        forces = output["forces"]  # [M, N, 3]
+        forces_std = np.sqrt(forces.var(axis=0).sum(axis=1))  # [N]
+        energy = float(energies.mean())
+        self.results = {
+            "energy": energy,
+            "free_energy": energy,
+            "energies": output["atomic_energies"].mean(axis=0),
+            "forces": forces.mean(axis=0),
+            "energy_std": float(energies.std()),
+            "forces_std": forces_std,
+            "max_force_std": float(forces_std.max()) if forces_std.size else 0.0,
+        }
+        if want_stress:
+            self.results["stress"] = full_3x3_to_voigt_6_stress(output["stress"][:, 0].mean(0))
+
+
+def load_committee_calculator(path: str | os.PathLike, device: str | torch.device = "cpu",
+                              dtype: torch.dtype = torch.float32) -> CommitteeCalculator:
+    """A :class:`CommitteeCalculator` for a ``committee.json`` or its directory."""
+    from nnpkit.training.committee import committee_file, load_committee
+
+    committee = load_committee(path, device=device)
+    return CommitteeCalculator(committee, device=device, dtype=dtype,
+                               metadata={"committee": str(committee_file(path)),
+                                         "members": list(committee.sources)})
+
+
+def load_any_calculator(path: str | os.PathLike, device: str | torch.device = "cpu",
+                        dtype: torch.dtype = torch.float32
+                        ) -> NNPCalculator:
+    """A committee calculator when ``path`` is a committee (its ``committee.json`` or the
+    directory holding one), else an :class:`NNPCalculator` for the model file or run dir."""
+    from nnpkit.training.committee import committee_file
+
+    if committee_file(path) is not None:
+        return load_committee_calculator(path, device=device, dtype=dtype)
+    return load_single_calculator(path, device=device, dtype=dtype)
