@@ -11,7 +11,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from nnpkit.data.graph import atoms_to_graph
+from nnpkit.data.graph import AtomicGraph, atoms_to_graph
 from nnpkit.derivatives import compute_properties
 from nnpkit.models.potential import Potential
 
@@ -44,9 +44,9 @@ class NNPCalculator(Calculator):
         self.metadata = metadata or {}
         self._stress_wanted = False
 
-    def calculate(self, atoms: Atoms | None = None, properties: list[str] | None = None,
-                  system_changes: list[str] = all_changes) -> None:
-        """Fill ``self.results`` (eV, eV/Å, Voigt eV/Å³) for ``atoms``."""
+    def _prepare(self, atoms: Atoms | None, properties: list[str] | None,
+                 system_changes: list[str]) -> tuple[AtomicGraph, bool]:
+        """ASE's bookkeeping, then the graph of ``self.atoms`` and whether to compute stress."""
         super().calculate(atoms, properties or ["energy"], system_changes)
         assert self.atoms is not None
         # Stress costs an extra strain derivative: computed once asked for, and from then on
@@ -54,6 +54,12 @@ class NNPCalculator(Calculator):
         self._stress_wanted = self._stress_wanted or "stress" in (properties or [])
         want_stress = bool(self.atoms.pbc.all()) and self._stress_wanted
         graph = atoms_to_graph(self.atoms, self.model.cutoff, dtype=self.dtype).to(self.device)
+        return graph, want_stress
+
+    def calculate(self, atoms: Atoms | None = None, properties: list[str] | None = None,
+                  system_changes: list[str] = all_changes) -> None:
+        """Fill ``self.results`` (eV, eV/Å, Voigt eV/Å³) for ``atoms``."""
+        graph, want_stress = self._prepare(atoms, properties, system_changes)
         output = compute_properties(self.model, graph, forces=True, stress=want_stress)
         energy = float(output["energy"].detach().cpu()[0])
         self.results = {

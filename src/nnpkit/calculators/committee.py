@@ -23,7 +23,6 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from nnpkit.calculators.ase_calculator import NNPCalculator
 from nnpkit.calculators.ase_calculator import load_calculator as load_single_calculator
-from nnpkit.data.graph import atoms_to_graph
 from nnpkit.models.committee import Committee
 
 __all__ = ["CommitteeCalculator", "load_committee_calculator", "load_any_calculator",
@@ -62,12 +61,7 @@ class CommitteeCalculator(NNPCalculator):
     def calculate(self, atoms: Atoms | None = None, properties: list[str] | None = None,
                   system_changes: list[str] = all_changes) -> None:
         """Fill ``self.results`` with the mean predictions and the uncertainties."""
-        super().calculate(atoms, properties or ["energy"], system_changes)
-        assert self.atoms is not None
-        # as in NNPCalculator: stress once asked for, then with every call
-        self._stress_wanted = self._stress_wanted or "stress" in (properties or [])
-        want_stress = bool(self.atoms.pbc.all()) and self._stress_wanted
-        graph = atoms_to_graph(self.atoms, self.model.cutoff, dtype=self.dtype).to(self.device)
+        graph, want_stress = self._prepare(atoms, properties, system_changes)
         output = {key: value.cpu().double().numpy() for key, value in
                   self.committee.member_properties(graph, forces=True, stress=want_stress).items()}
         energies = output["energy"][:, 0]  # [M]

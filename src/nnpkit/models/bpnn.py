@@ -46,8 +46,6 @@ class BehlerParrinello(Potential):
     kind = "bpnn"
     feature_mean: torch.Tensor
     feature_std: torch.Tensor
-    reference_energies: torch.Tensor
-    energy_scale: torch.Tensor
 
     def __init__(self, elements: list[str], config: BPNNConfig,
                  statistics: DatasetStatistics | None = None) -> None:
@@ -65,18 +63,9 @@ class BehlerParrinello(Potential):
         n = len(elements)
         self.register_buffer("feature_mean", torch.zeros(n, n_features))  # [S, F]
         self.register_buffer("feature_std", torch.ones(n, n_features))  # [S, F]
-        self.register_buffer("reference_energies", torch.zeros(n))  # [S], eV
-        self.register_buffer("energy_scale", torch.ones(()))  # eV
+        self.register_statistics_buffers()
         if statistics is not None:
             self.set_statistics(statistics)
-
-    def set_statistics(self, statistics: DatasetStatistics) -> None:
-        """Take per-element reference energies and the output scale from the dataset."""
-        if list(statistics.elements) != self.elements:
-            raise ValueError(
-                f"statistics are for elements {statistics.elements}, model has {self.elements}")
-        self.reference_energies.copy_(torch.tensor(statistics.reference_energies_eV))
-        self.energy_scale.fill_(statistics.energy_scale_eV)
 
     @torch.no_grad()
     def fit_feature_normalization(self, graphs: Iterable[AtomicGraph]) -> None:
@@ -113,7 +102,7 @@ class BehlerParrinello(Potential):
             atoms_of_s = torch.nonzero(species == s).squeeze(1)
             if atoms_of_s.numel():
                 atomic = atomic.index_put((atoms_of_s,), network(features[atoms_of_s]).squeeze(-1))
-        return atomic * self.energy_scale + self.reference_energies[species]
+        return self.scale_and_shift(atomic, species)
 
     def hyperparameters(self) -> dict:
         """The model config as a JSON-ready dict."""

@@ -230,8 +230,6 @@ class EquivariantPotential(Potential):
     """E(3)-equivariant message-passing NNP (e3nn): invariant energy from equivariant features."""
 
     kind = "equivariant"
-    reference_energies: torch.Tensor
-    energy_scale: torch.Tensor
     avg_num_neighbors: torch.Tensor
 
     def __init__(self, elements: list[str], config: EquivariantConfig,
@@ -261,8 +259,7 @@ class EquivariantPotential(Potential):
                 else nn.Linear(config.n_channels, 1))
             irreps = irreps_out
         self.register_buffer("avg_num_neighbors", torch.ones(()))
-        self.register_buffer("reference_energies", torch.zeros(n_elements))  # [S], eV
-        self.register_buffer("energy_scale", torch.ones(()))  # eV
+        self.register_statistics_buffers()
         # e3nn computes its Wigner-3j constants in the default dtype when a module is built;
         # cast to float64 later they would keep float32 rounding and break equivariance at
         # ~1e-8. They are recomputed exactly in the current dtype whenever the model is cast
@@ -287,14 +284,6 @@ class EquivariantPotential(Potential):
         super()._apply(fn, recurse)
         self._refresh_wigner_3j()
         return self
-
-    def set_statistics(self, statistics: DatasetStatistics) -> None:
-        """Take per-element reference energies and the output scale from the dataset."""
-        if list(statistics.elements) != self.elements:
-            raise ValueError(
-                f"statistics are for elements {statistics.elements}, model has {self.elements}")
-        self.reference_energies.copy_(torch.tensor(statistics.reference_energies_eV))
-        self.energy_scale.fill_(statistics.energy_scale_eV)
 
     @torch.no_grad()
     def fit_feature_normalization(self, graphs: Iterable[AtomicGraph]) -> None:
@@ -322,7 +311,7 @@ class EquivariantPotential(Potential):
             features = layer(features, one_hot, graph.edge_index, edge_sh, edge_radial,
                              edge_envelope, inverse_neighbors)
             atomic = atomic + readout(features[:, :n_channels]).squeeze(-1)
-        return atomic * self.energy_scale + self.reference_energies[species]
+        return self.scale_and_shift(atomic, species)
 
     def hyperparameters(self) -> dict:
         """The model config as a JSON-ready dict."""

@@ -10,6 +10,7 @@ from ase.data import atomic_numbers
 from torch import nn
 
 from nnpkit.data.graph import AtomicGraph
+from nnpkit.data.stats import DatasetStatistics
 from nnpkit.errors import UnknownElementError
 
 __all__ = ["Potential"]
@@ -30,6 +31,8 @@ class Potential(nn.Module):
 
     kind: ClassVar[str] = ""
     species_of_number: torch.Tensor
+    reference_energies: torch.Tensor
+    energy_scale: torch.Tensor
 
     def __init__(self, elements: list[str], cutoff: float) -> None:
         super().__init__()
@@ -51,6 +54,27 @@ class Potential(nn.Module):
                 f"element(s) {', '.join(unknown)} not known to this model; "
                 f"the model's elements are {', '.join(self.elements)}")
         return species
+
+    def register_statistics_buffers(self) -> None:
+        """Per-element reference energies [S] (eV) and the output scale (eV) as buffers.
+
+        Model families that learn a scaled, shifted per-atom energy call this in their
+        constructor and finish ``atomic_energies`` with :meth:`scale_and_shift`.
+        """
+        self.register_buffer("reference_energies", torch.zeros(len(self.elements)))  # [S]
+        self.register_buffer("energy_scale", torch.ones(()))
+
+    def set_statistics(self, statistics: DatasetStatistics) -> None:
+        """Take per-element reference energies and the output scale from the dataset."""
+        if list(statistics.elements) != self.elements:
+            raise ValueError(
+                f"statistics are for elements {statistics.elements}, model has {self.elements}")
+        self.reference_energies.copy_(torch.tensor(statistics.reference_energies_eV))
+        self.energy_scale.fill_(statistics.energy_scale_eV)
+
+    def scale_and_shift(self, raw: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        """``raw · energy_scale + reference_energy[species]``: per-atom energies [N], eV."""
+        return raw * self.energy_scale + self.reference_energies[species]
 
     def fit_feature_normalization(self, graphs: Iterable[AtomicGraph]) -> None:
         """Adapt input normalisation to (a sample of) the training graphs; default: none."""
