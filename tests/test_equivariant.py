@@ -23,14 +23,14 @@ from e3nn import o3
 
 from nnpkit.calculators import NNPCalculator
 from nnpkit.data import write_structures
-from nnpkit.data.graph import atoms_to_graph, collate
+from nnpkit.data.graph import atoms_to_graph
 from nnpkit.data.stats import fit_statistics
-from nnpkit.derivatives import compute_properties
 from nnpkit.errors import ConfigError
 from nnpkit.labeling.datasets import copper_emt_dataset
 from nnpkit.models import EquivariantConfig, EquivariantPotential, model_config_class
 from nnpkit.models.equivariant import node_irreps
 from nnpkit.testing import (
+    check_batch_consistency,
     check_extensivity,
     check_finite_difference_forces,
     check_finite_difference_stress,
@@ -213,17 +213,8 @@ def test_energy_is_invariant_under_inversion(elements: list[str],
 
 def test_batch_equals_single_structures() -> None:
     model = build_model(["Cu", "Au"]).double()
-    structures = [cuau_triclinic(), copper_primitive(), cuau_triclinic().repeat((1, 1, 2))]
-    graphs = [atoms_to_graph(atoms, model.cutoff) for atoms in structures]
-    batched = compute_properties(model, collate(graphs), forces=True, stress=True)
-    offset = 0
-    for index, graph in enumerate(graphs):
-        single = compute_properties(model, graph, forces=True, stress=True)
-        n = int(graph.n_atoms[0])
-        torch.testing.assert_close(batched["energy"][index], single["energy"][0])
-        torch.testing.assert_close(batched["forces"][offset:offset + n], single["forces"])
-        torch.testing.assert_close(batched["stress"][index], single["stress"][0])
-        offset += n
+    check_batch_consistency(
+        model, [cuau_triclinic(), copper_primitive(), cuau_triclinic().repeat((1, 1, 2))])
 
 
 # --- config, model file, training ------------------------------------------------------------

@@ -19,9 +19,8 @@ from ase.calculators.emt import EMT
 from conftest import copper_cubic, copper_primitive, cuau_triclinic, ethanol
 
 from nnpkit.calculators import NNPCalculator
-from nnpkit.data.graph import atoms_to_graph, collate
-from nnpkit.derivatives import compute_properties
 from nnpkit.testing import (
+    check_batch_consistency,
     check_extensivity,
     check_finite_difference_forces,
     check_finite_difference_stress,
@@ -160,22 +159,8 @@ def test_run_all_checks_molecule_only_model_needs_crystal(
 
 def test_batch_equals_single_structures(make_model) -> None:
     model = make_model(["Cu", "Au"]).double()
-    structures = [cuau_triclinic(), copper_primitive(), _cu_au_cluster(), _slab()]
-    graphs = [atoms_to_graph(atoms, model.cutoff) for atoms in structures]
-    batched = compute_properties(model, collate(graphs), forces=True, stress=True)
-    offset = 0
-    for index, graph in enumerate(graphs):
-        single = compute_properties(model, graph, forces=True, stress=True)
-        n = int(graph.n_atoms[0])
-        torch.testing.assert_close(batched["energy"][index], single["energy"][0])
-        torch.testing.assert_close(batched["forces"][offset:offset + n], single["forces"])
-        torch.testing.assert_close(batched["atomic_energies"][offset:offset + n],
-                                   single["atomic_energies"])
-        if structures[index].pbc.all():
-            torch.testing.assert_close(batched["stress"][index], single["stress"][0])
-        else:  # no volume: stress undefined
-            assert torch.isnan(batched["stress"][index]).all()
-        offset += n
+    check_batch_consistency(
+        model, [cuau_triclinic(), copper_primitive(), _cu_au_cluster(), _slab()])
 
 
 def test_stress_is_symmetric_and_forces_sum_to_zero(alloy_calculator: NNPCalculator) -> None:
@@ -305,3 +290,16 @@ def test_extensivity_check_fails_on_surface_like_forces() -> None:
 def test_run_all_checks_fails_on_broken_calculator() -> None:
     with pytest.raises(AssertionError):
         run_all_checks(_Distorted(forces_factor=1.1), _cu_cluster(), copper_cubic())
+
+
+def test_batch_consistency_check_catches_a_batch_dependent_model(make_model) -> None:
+    model = make_model(["Cu", "Au"]).double()
+
+    class LeaksAcrossBatch(type(model)):  # type: ignore[misc]
+        def atomic_energies(self, graph):  # noqa: ANN001, ANN202
+            # wrong on purpose: every atom feels how many atoms share the batch
+            return super().atomic_energies(graph) + 1e-3 * graph.numbers.shape[0]
+
+    model.__class__ = LeaksAcrossBatch
+    with pytest.raises(AssertionError):
+        check_batch_consistency(model, [cuau_triclinic(), copper_primitive()])

@@ -7,16 +7,21 @@ Run them in float64 (``NNPCalculator(model, dtype=torch.float64)``) for tight to
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 from scipy.spatial.transform import Rotation
+
+from nnpkit.models.potential import Potential
 
 __all__ = [
     "check_invariance",
     "check_finite_difference_forces",
     "check_finite_difference_stress",
     "check_extensivity",
+    "check_batch_consistency",
     "run_all_checks",
 ]
 
@@ -112,6 +117,36 @@ def check_extensivity(calculator: Calculator, atoms: Atoms, repeat: tuple[int, i
     _close(energy_s, int(np.prod(repeat)) * energy, rtol, atol, "supercell energy")
     _close(forces_s, np.tile(forces, (int(np.prod(repeat)), 1)), rtol, atol * 10,
            "supercell forces")
+
+
+def check_batch_consistency(model: Potential, structures: Sequence[Atoms]) -> None:
+    """A batch gives what the structures give one by one: energy, per-atom energies,
+    forces, and stress (NaN where a structure is not fully periodic).
+
+    Unlike the other checks this takes the model itself: batching happens below ASE.
+    """
+    import torch
+
+    from nnpkit.data.graph import atoms_to_graph, collate
+    from nnpkit.derivatives import compute_properties
+
+    dtype = next(model.parameters()).dtype
+    graphs = [atoms_to_graph(atoms, model.cutoff, dtype) for atoms in structures]
+    batched = compute_properties(model, collate(graphs), forces=True, stress=True)
+    offset = 0
+    for index, graph in enumerate(graphs):
+        single = compute_properties(model, graph, forces=True, stress=True)
+        n = int(graph.n_atoms[0])
+        torch.testing.assert_close(batched["energy"][index], single["energy"][0])
+        torch.testing.assert_close(batched["forces"][offset:offset + n], single["forces"])
+        torch.testing.assert_close(batched["atomic_energies"][offset:offset + n],
+                                   single["atomic_energies"])
+        if structures[index].pbc.all():
+            torch.testing.assert_close(batched["stress"][index], single["stress"][0])
+        else:  # no volume: stress undefined
+            assert bool(torch.isnan(batched["stress"][index]).all()), (
+                f"structure {index} is not fully periodic but has a finite stress")
+        offset += n
 
 
 def run_all_checks(calculator: Calculator, molecule: Atoms, crystal: Atoms) -> None:
