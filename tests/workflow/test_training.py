@@ -69,6 +69,18 @@ def test_resume_reproduces_an_uninterrupted_run(copper_files: dict[str, Path],
     assert strip == [",".join(line.split(",")[:-1]) for line in history_b]
 
 
+@pytest.mark.parametrize("clock", ["wall", "process"])
+def test_time_limit_stops_on_either_clock(clock: str, copper_files: dict[str, Path],
+                                          tmp_path: Path) -> None:
+    """A budget of 0.1 s ends the run after its first epoch on the wall or the CPU clock."""
+    config = small_config(copper_files, tmp_path / clock, max_epochs=50,
+                          time_limit_min=0.1 / 60.0, time_clock=clock)
+    result = fit(load_config(config))
+    assert (result.stop_reason, result.epochs) == ("time_limit", 1)
+    history = json.loads((tmp_path / clock / "metrics.json").read_text())
+    assert history["training_time_s"] >= 0.1
+
+
 def test_resume_without_checkpoint_is_refused(copper_files: dict[str, Path],
                                               tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="checkpoint"):

@@ -40,6 +40,8 @@ class TrainingConfig(_Strict):
 
     max_epochs: int = Field(1000, ge=1, description="Upper bound on epochs.")
     time_limit_min: float | None = Field(20.0, gt=0, description="Stop cleanly after this.")
+    time_clock: Literal["wall", "process"] = Field(
+        "wall", description="Clock of time_limit_min: wall time or this process's CPU time.")
     batch_size: int = Field(8, ge=1, description="Structures per optimiser step.")
     learning_rate: float = Field(3e-3, gt=0, description="Initial Adam(W) learning rate.")
     min_learning_rate: float = Field(1e-5, gt=0, description="Stop when the LR decays below.")

@@ -163,7 +163,8 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
         epoch, best, since_best = state["epoch"], state["best"], state["since_best"]
         elapsed_before, history = state["elapsed_s"], list(state["history"])
     evaluated: Potential = ema.module if ema is not None else model  # type: ignore[assignment]
-    started = time.monotonic()
+    clock = time.process_time if settings.time_clock == "process" else time.monotonic
+    started = clock()
     bar = tqdm(total=settings.max_epochs, initial=epoch, desc="training", unit="epoch",
                disable=not settings.progress)
     reason = _stop_reason(epoch, elapsed_before, since_best,
@@ -178,7 +179,7 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
         val_loss = _validation_loss(metrics, config)
         scheduler.step(val_loss)
         epoch += 1
-        elapsed = elapsed_before + time.monotonic() - started
+        elapsed = elapsed_before + clock() - started
         history.append({
             "epoch": epoch, "learning_rate": optimizer.param_groups[0]["lr"],
             "train_loss": train_loss, "val_loss": val_loss,
