@@ -184,6 +184,23 @@ def test_velocity_verlet_conserves_energy(copper_calculator: NNPCalculator) -> N
     assert np.ptp(total) / len(atoms) < 1e-3
 
 
+def test_skin_reuses_the_list_and_changes_nothing(make_model) -> None:
+    """MD with a reused (skin) list follows the same trajectory as a list rebuilt each step."""
+    trajectories = []
+    for skin_A in (0.0, 0.8):
+        atoms = copper_cubic().repeat((2, 2, 1))
+        calculator = NNPCalculator(make_model(["Cu"]), dtype=torch.float64, skin_A=skin_A)
+        atoms.calc = calculator
+        rng = np.random.default_rng(3)
+        masses = atoms.get_masses()[:, None]
+        atoms.set_momenta(rng.normal(size=(len(atoms), 3)) * np.sqrt(masses * units.kB * 900.0))
+        VelocityVerlet(atoms, timestep=2.0 * units.fs, logfile=None).run(40)
+        trajectories.append(atoms.positions.copy())
+        builds = calculator.neighbors.n_builds
+        assert builds == 41 if skin_A == 0.0 else 1 <= builds < 15
+    np.testing.assert_allclose(trajectories[1], trajectories[0], atol=1e-9)
+
+
 # --- loading from a file ---------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ase.neighborlist import primitive_neighbor_list
 
-from nnpkit.neighbors import brute_force_neighbor_list, neighbor_list
+from nnpkit.neighbors import VerletNeighborList, brute_force_neighbor_list, neighbor_list
 
 PERIODICITIES = [
     (True, True, True),
@@ -173,3 +173,46 @@ def test_empty_structure(function, pbc) -> None:
 def test_single_isolated_atom(pbc) -> None:
     i, j, shifts = neighbor_list(np.zeros((1, 3)), np.eye(3) * 10.0, pbc, 4.0)
     assert len(i) == 0 and shifts.shape == (0, 3)
+
+
+# --- Verlet list with a skin -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pbc", [(True, True, True), (True, True, False), (False, False, False)])
+def test_verlet_list_equals_a_fresh_list_along_a_random_walk(pbc) -> None:
+    """At every step the reused list is exactly the fresh list; it is rebuilt rarely."""
+    rng = np.random.default_rng(7)
+    cell = np.diag([7.0, 7.5, 8.0]) + 0.4 * (1 - np.eye(3))
+    positions = rng.uniform(0.0, 1.0, (30, 3)) @ cell
+    verlet = VerletNeighborList(cutoff=3.5, skin=0.6)
+    for _ in range(60):
+        positions = positions + rng.normal(0.0, 0.03, positions.shape)  # ~0.05 Å per step
+        fresh = _canonical(*neighbor_list(positions, cell, np.array(pbc), 3.5))
+        reused = _canonical(*verlet.update(positions, cell, np.array(pbc)))
+        np.testing.assert_array_equal(reused, fresh)
+    assert 1 < verlet.n_builds < 20
+
+
+def test_verlet_list_rebuilds_on_a_large_move_or_a_new_cell() -> None:
+    cell = np.eye(3) * 6.0
+    positions = np.array([[0.0, 0.0, 0.0], [2.0, 0.0, 0.0], [4.5, 0.0, 0.0]])
+    pbc = np.array([True, True, True])
+    verlet = VerletNeighborList(cutoff=2.5, skin=1.0)
+    verlet.update(positions, cell, pbc)
+    moved = positions.copy()
+    moved[2, 0] -= 0.45  # below skin/2: reused, yet the new 1-2 pair (2.05 Å) is found
+    i, j, _ = verlet.update(moved, cell, pbc)
+    pairs = set(zip(i.tolist(), j.tolist(), strict=True))
+    assert verlet.n_builds == 1 and {(1, 2), (2, 1)} <= pairs
+    moved[2, 0] -= 0.2  # now 0.65 Å > skin/2: rebuilt
+    verlet.update(moved, cell, pbc)
+    assert verlet.n_builds == 2
+    strained = cell * 1.01
+    got = _canonical(*verlet.update(moved, strained, pbc))
+    assert verlet.n_builds == 3
+    np.testing.assert_array_equal(got, _canonical(*neighbor_list(moved, strained, pbc, 2.5)))
+
+
+def test_verlet_list_refuses_bad_radii() -> None:
+    with pytest.raises(ValueError, match="skin"):
+        VerletNeighborList(cutoff=3.0, skin=-0.1)

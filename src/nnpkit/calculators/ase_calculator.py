@@ -14,6 +14,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from nnpkit.data.graph import AtomicGraph, atoms_to_graph
 from nnpkit.derivatives import compute_properties
 from nnpkit.models.potential import Potential
+from nnpkit.neighbors import VerletNeighborList
 
 __all__ = ["NNPCalculator", "load_calculator"]
 
@@ -27,13 +28,15 @@ class NNPCalculator(Calculator):
         device: torch device for inference.
         dtype: float32 (default, fast) or float64 (for finite-difference checks).
         metadata: the model file's metadata, kept as ``calc.metadata``.
+        skin_A: the neighbour list is built at cutoff + skin and reused until an atom has
+            moved more than skin / 2 (or the cell changes), Å; 0 rebuilds every call.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
 
     def __init__(self, model: Potential, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, metadata: dict | None = None,
-                 **kwargs: Any) -> None:
+                 skin_A: float = 0.5, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.device = torch.device(device)
         self.dtype = dtype
@@ -43,6 +46,7 @@ class NNPCalculator(Calculator):
             parameter.requires_grad_(False)
         self.metadata = metadata or {}
         self._stress_wanted = False
+        self.neighbors = VerletNeighborList(self.model.cutoff, skin_A)
 
     def _prepare(self, atoms: Atoms | None, properties: list[str] | None,
                  system_changes: list[str]) -> tuple[AtomicGraph, bool]:
@@ -53,7 +57,8 @@ class NNPCalculator(Calculator):
         # with every call (NPT asks for forces and stress each step; one pass serves both).
         self._stress_wanted = self._stress_wanted or "stress" in (properties or [])
         want_stress = bool(self.atoms.pbc.all()) and self._stress_wanted
-        graph = atoms_to_graph(self.atoms, self.model.cutoff, dtype=self.dtype).to(self.device)
+        graph = atoms_to_graph(self.atoms, self.model.cutoff, dtype=self.dtype,
+                               neighbors=self.neighbors).to(self.device)
         return graph, want_stress
 
     def calculate(self, atoms: Atoms | None = None, properties: list[str] | None = None,

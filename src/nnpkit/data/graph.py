@@ -16,7 +16,7 @@ import torch
 from ase import Atoms
 from ase.stress import voigt_6_to_full_3x3_stress
 
-from nnpkit.neighbors import neighbor_list
+from nnpkit.neighbors import VerletNeighborList, neighbor_list
 
 __all__ = ["AtomicGraph", "atoms_to_graph", "collate", "edge_vectors"]
 
@@ -90,16 +90,22 @@ def _labels(atoms: Atoms) -> tuple[float, np.ndarray, np.ndarray]:
     return energy, forces, stress
 
 
-def atoms_to_graph(atoms: Atoms, cutoff: float, dtype: torch.dtype = torch.float64) -> AtomicGraph:
+def atoms_to_graph(atoms: Atoms, cutoff: float, dtype: torch.dtype = torch.float64,
+                   neighbors: VerletNeighborList | None = None) -> AtomicGraph:
     """Convert one Atoms to a single-structure graph with a neighbour list within ``cutoff`` Å.
 
     Labels are taken from the attached calculator's ``results`` (a SinglePointCalculator
     as written by :func:`nnpkit.data.read_structures`); the Atoms is not modified.
+    ``neighbors``: a :class:`~nnpkit.neighbors.VerletNeighborList` (same cutoff) to reuse
+    the list between calls, as in MD; the pairs are the same as without it.
     """
     positions = np.asarray(atoms.positions, dtype=np.float64)
     cell = np.asarray(atoms.cell.array, dtype=np.float64)
     pbc = np.asarray(atoms.pbc, dtype=bool)
-    i, j, shifts = neighbor_list(positions, cell, pbc, cutoff)
+    if neighbors is None:
+        i, j, shifts = neighbor_list(positions, cell, pbc, cutoff)
+    else:
+        i, j, shifts = neighbors.update(positions, cell, pbc)
     energy, forces, stress = _labels(atoms)
     n = len(atoms)
     return AtomicGraph(
