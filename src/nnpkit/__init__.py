@@ -18,7 +18,8 @@ def load_calculator(path: str, **kwargs: Any) -> NNPCalculator:
 
     Args:
         path: a ``.nnp`` model file or a run directory holding ``model.nnp``.
-        **kwargs: passed to :class:`nnpkit.calculators.NNPCalculator` (``device``, ``dtype``).
+        **kwargs: passed to :class:`nnpkit.calculators.NNPCalculator` (``device``, ``dtype``,
+            ``skin_A``: neighbour-list skin, Å).
     """
     from nnpkit.calculators import load_calculator as _load
 

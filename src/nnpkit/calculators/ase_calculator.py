@@ -80,9 +80,9 @@ class NNPCalculator(Calculator):
 
 
 def load_calculator(path: str | os.PathLike, device: str | torch.device = "cpu",
-                    dtype: torch.dtype = torch.float32) -> NNPCalculator:
+                    dtype: torch.dtype = torch.float32, skin_A: float = 0.5) -> NNPCalculator:
     """An :class:`NNPCalculator` for a model file or a run directory."""
     from nnpkit.training.model_file import load_model
 
     model, metadata = load_model(path, device=device)
-    return NNPCalculator(model, device=device, dtype=dtype, metadata=metadata)
+    return NNPCalculator(model, device=device, dtype=dtype, metadata=metadata, skin_A=skin_A)

@@ -82,23 +82,24 @@ class CommitteeCalculator(NNPCalculator):
 
 
 def load_committee_calculator(path: str | os.PathLike, device: str | torch.device = "cpu",
-                              dtype: torch.dtype = torch.float32) -> CommitteeCalculator:
+                              dtype: torch.dtype = torch.float32, skin_A: float = 0.5
+                              ) -> CommitteeCalculator:
     """A :class:`CommitteeCalculator` for a ``committee.json`` or its directory."""
     from nnpkit.training.committee import committee_file, load_committee
 
     committee = load_committee(path, device=device)
-    return CommitteeCalculator(committee, device=device, dtype=dtype,
+    return CommitteeCalculator(committee, device=device, dtype=dtype, skin_A=skin_A,
                                metadata={"committee": str(committee_file(path)),
                                          "members": list(committee.sources)})
 
 
 def load_any_calculator(path: str | os.PathLike, device: str | torch.device = "cpu",
-                        dtype: torch.dtype = torch.float32
+                        dtype: torch.dtype = torch.float32, skin_A: float = 0.5
                         ) -> NNPCalculator:
     """A committee calculator when ``path`` is a committee (its ``committee.json`` or the
     directory holding one), else an :class:`NNPCalculator` for the model file or run dir."""
     from nnpkit.training.committee import committee_file
 
     if committee_file(path) is not None:
-        return load_committee_calculator(path, device=device, dtype=dtype)
-    return load_single_calculator(path, device=device, dtype=dtype)
+        return load_committee_calculator(path, device=device, dtype=dtype, skin_A=skin_A)
+    return load_single_calculator(path, device=device, dtype=dtype, skin_A=skin_A)
