@@ -194,7 +194,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("structures", help="any ASE-readable file of crystal structures")
     predict.add_argument("--json", action="store_true", help="print one JSON list")
     stability.set_defaults(handler=_stability)
+    _register_applications(commands)
     return parser
+
+
+def _register_applications(commands: argparse._SubParsersAction) -> None:
+    """Subcommands that live in their own CLI modules (each holds only argparse wiring)."""
+    from nnpkit.cli.nonadiabatic import register as register_nonadiabatic
+    from nnpkit.cli.quantum import register as register_quantum
+
+    register_nonadiabatic(commands)
+    register_quantum(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

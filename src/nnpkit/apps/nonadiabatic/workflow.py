@@ -1,0 +1,68 @@
+"""The library calls behind ``nnpkit fssh`` and ``nnpkit wavepacket scatter``.
+
+Each takes a model name (``tully1``, ``tully2``, ``tully3``) or a saved diabatic network
+file, runs one calculation and returns a JSON-ready dict; optional output directories
+receive ``result.json`` and a population plot ``populations.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+from nnpkit.apps.nonadiabatic.exact import WavepacketConfig, exact_scattering
+from nnpkit.apps.nonadiabatic.fssh import FSSHConfig
+from nnpkit.apps.nonadiabatic.plots import plot_populations
+from nnpkit.apps.nonadiabatic.potentials import resolve_potential
+from nnpkit.apps.nonadiabatic.scattering import fssh_scattering
+from nnpkit.apps.quantum.tully import MODEL_NAMES
+from nnpkit.atomic import atomic_write
+from nnpkit.errors import ConfigError
+
+__all__ = ["run_fssh_scattering", "run_exact_scattering"]
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
+
+
+def run_fssh_scattering(model: str, momentum_au: float, n_trajectories: int,
+                        decoherence: Literal["none", "edc"] = "none", seed: int = 0,
+                        frustrated: Literal["keep", "reflect"] = "keep",
+                        decoherence_constant_au: float = 0.1, dt_au: float | None = None,
+                        output: str | os.PathLike | None = None,
+                        progress: bool = False) -> dict:
+    """FSSH branching ratios for Tully scattering on ``model`` (name or network file).
+
+    Returns:
+        ``transmission_lower``, ``transmission_upper``, ``reflection_lower``,
+        ``reflection_upper``, ``stderr`` (a dict of the same four keys) and run details.
+    """
+    potential = resolve_potential(model)
+    config = FSSHConfig(decoherence=decoherence, seed=seed, frustrated=frustrated,
+                        decoherence_constant_au=decoherence_constant_au, progress=progress)
+    result = fssh_scattering(potential, momentum_au, n_trajectories, config, dt_au=dt_au)
+    summary = {"model": str(model), "decoherence": decoherence, "seed": seed,
+               **result.as_dict()}
+    if output is not None:
+        out = Path(output)
+        dynamics = result.dynamics
+        plot_populations(out / "populations.png", dynamics.times_au,
+                         {"FSSH": dynamics.populations,
+                          "|c|²": dynamics.electronic_populations},
+                         title=f"{model}, k = {momentum_au} au")
+        _write_json(out / "result.json", summary)
+        summary["output"] = str(out)
+    return summary
+
+
+def run_exact_scattering(model: str, momentum_au: float,
+                         config: WavepacketConfig | None = None) -> dict:
+    """Exact (wavepacket) branching ratios for Tully scattering on an analytic model."""
+    if model not in MODEL_NAMES[:3]:
+        raise ConfigError(f"wavepacket scatter supports {', '.join(MODEL_NAMES[:3])}, "
+                          f"got {model!r}")
+    result = exact_scattering(resolve_potential(model), momentum_au, config)
+    return {"model": model, "momentum_au": momentum_au, **result.as_dict()}

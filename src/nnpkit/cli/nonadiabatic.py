@@ -1,0 +1,69 @@
+"""``nnpkit fssh`` and ``nnpkit wavepacket scatter``: thin wrappers over
+:mod:`nnpkit.apps.nonadiabatic.workflow`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+__all__ = ["register"]
+
+
+def _fssh(args: argparse.Namespace) -> int:
+    from nnpkit.apps.nonadiabatic.workflow import run_fssh_scattering
+
+    summary = run_fssh_scattering(
+        args.model, args.momentum_au, args.trajectories, decoherence=args.decoherence,
+        seed=args.seed, frustrated=args.frustrated, dt_au=args.dt_au, output=args.out,
+        progress=not args.json and not args.no_progress)
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    for key in ("transmission_lower", "transmission_upper", "reflection_lower",
+                "reflection_upper"):
+        print(f"{key:20s} {summary[key]:.4f} ± {summary['stderr'][key]:.4f}")
+    return 0
+
+
+def _wavepacket(args: argparse.Namespace) -> int:
+    from nnpkit.apps.nonadiabatic.exact import WavepacketConfig
+    from nnpkit.apps.nonadiabatic.workflow import run_exact_scattering
+
+    summary = run_exact_scattering(args.model, args.momentum_au,
+                                   WavepacketConfig(progress=not args.json))
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    for key in ("transmission_lower", "transmission_upper", "reflection_lower",
+                "reflection_upper"):
+        print(f"{key:20s} {summary[key]:.4f}")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``fssh`` and ``wavepacket`` subcommands to the ``nnpkit`` parser."""
+    fssh = commands.add_parser("fssh", help="surface hopping on a Tully model or network")
+    fssh.add_argument("--model", required=True,
+                      help="tully1, tully2, tully3, or a diabatic network file")
+    fssh.add_argument("--momentum-au", dest="momentum_au", type=float, required=True,
+                      help="initial momentum k, atomic units")
+    fssh.add_argument("--trajectories", type=int, default=2000, help="ensemble size")
+    fssh.add_argument("--decoherence", choices=["none", "edc"], default="none",
+                      help="energy-based decoherence (Granucci–Persico, C = 0.1 Eh)")
+    fssh.add_argument("--frustrated", choices=["keep", "reflect"], default="keep",
+                      help="what a frustrated hop does to the momentum")
+    fssh.add_argument("--dt-au", dest="dt_au", type=float, default=None,
+                      help="time step, au (default: ~0.02 bohr of motion per step)")
+    fssh.add_argument("--seed", type=int, default=0)
+    fssh.add_argument("--out", default=None, help="directory for result.json and a PNG")
+    fssh.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fssh.add_argument("--json", action="store_true", help="print one JSON object")
+    fssh.set_defaults(handler=_fssh)
+
+    wavepacket = commands.add_parser("wavepacket", help="exact wavepacket calculations")
+    actions = wavepacket.add_subparsers(dest="wavepacket_command", required=True)
+    scatter = actions.add_parser("scatter", help="exact Tully scattering probabilities")
+    scatter.add_argument("--model", required=True, choices=["tully1", "tully2", "tully3"])
+    scatter.add_argument("--momentum-au", dest="momentum_au", type=float, required=True)
+    scatter.add_argument("--json", action="store_true", help="print one JSON object")
+    scatter.set_defaults(handler=_wavepacket)
