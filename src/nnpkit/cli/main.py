@@ -16,6 +16,12 @@ __all__ = ["main", "build_parser"]
 def _train(args: argparse.Namespace) -> int:
     from nnpkit.training import fit, load_config
 
+    if args.distributed:
+        from nnpkit.training.distributed import train_distributed
+
+        print(json.dumps(train_distributed(args.config, args.set, nproc=args.nproc,
+                                           resume=args.resume), indent=2))
+        return 0
     if args.committee is not None:
         from nnpkit.training.committee import fit_committee
 
@@ -136,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "finished members are skipped on a rerun")
     train.add_argument("--bootstrap", action="store_true",
                        help="with --committee: each member trains on a bootstrap resample")
+    train.add_argument("--distributed", action="store_true",
+                       help="data-parallel training with PyTorch DDP through torchrun "
+                            "(gloo on CPU, nccl on GPU)")
+    train.add_argument("--nproc", type=int, default=2,
+                       help="with --distributed: processes to start (ignored inside torchrun)")
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser("eval", help="error metrics of a model on labelled data")
@@ -168,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = commands.add_parser("sample", help="sample by MD and label with a reference")
     sample.add_argument("structure", help="starting structure file, or an ASE molecule name")
-    sample.add_argument("--method", default="gfn2", help="gfn2, gfn1 or emt")
+    sample.add_argument("--method", default="gfn2",
+                        help="gfn2, gfn1, emt or <functional>/<basis> (PySCF)")
     sample.add_argument("--out", required=True, help="labelled extxyz to write")
     sample.add_argument("--n-samples", type=int, default=100)
     sample.add_argument("--temperature-K", dest="temperature_K", type=float, default=500.0)
@@ -200,9 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_applications(commands: argparse._SubParsersAction) -> None:
     """Subcommands that live in their own CLI modules (each holds only argparse wiring)."""
+    from nnpkit.cli.labeling import register as register_labeling
     from nnpkit.cli.nonadiabatic import register as register_nonadiabatic
     from nnpkit.cli.quantum import register as register_quantum
 
+    register_labeling(commands)
     register_nonadiabatic(commands)
     register_quantum(commands)
 

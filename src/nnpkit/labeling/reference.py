@@ -1,16 +1,21 @@
 """Reference calculators by name, and labelling structures with them.
 
 A reference method is any ASE calculator. :func:`make_reference_calculator` builds the ones
-nnpkit knows by name (GFN2-xTB and GFN1-xTB through tblite, ASE's EMT), and
-:func:`label_structures` runs any calculator factory over a list of structures, attaching
-the results to copies as :class:`~ase.calculators.singlepoint.SinglePointCalculator`.
+nnpkit knows by name (GFN2-xTB and GFN1-xTB through tblite, DFT through PySCF, ASE's EMT;
+see :mod:`nnpkit.labeling.methods`), and :func:`label_structures` (or :func:`label_each`,
+one structure at a time) runs any calculator factory over structures, attaching the results
+to copies as :class:`~ase.calculators.singlepoint.SinglePointCalculator`; a failure is
+retried once with safer settings and then recorded with its error.
 
 Units are ASE's: energies in eV, forces in eV/Å, stress in eV/Å³ (Voigt order, 6 values).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -20,26 +25,20 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from tqdm.auto import tqdm
 
 from nnpkit.errors import ConfigError, LabelingError
+from nnpkit.labeling.methods import KNOWN_METHOD_NAMES, MethodSpec, parse_method
 
 __all__ = [
     "KNOWN_REFERENCE_METHODS",
+    "LabelOutcome",
+    "label_each",
     "make_reference_calculator",
     "label_structures",
     "compute_labels",
 ]
 
-#: Reference method names accepted by :func:`make_reference_calculator` → tblite method name
-#: (``None`` for EMT).
-_METHODS: dict[str, str | None] = {
-    "gfn2": "GFN2-xTB",
-    "gfn2-xtb": "GFN2-xTB",
-    "gfn1": "GFN1-xTB",
-    "gfn1-xtb": "GFN1-xTB",
-    "emt": None,
-}
-
-#: The names :func:`make_reference_calculator` accepts (case-insensitive).
-KNOWN_REFERENCE_METHODS: tuple[str, ...] = tuple(_METHODS)
+#: The names :func:`make_reference_calculator` accepts (case-insensitive); DFT through
+#: PySCF is ``<functional>/<basis>`` (see :mod:`nnpkit.labeling.methods`).
+KNOWN_REFERENCE_METHODS: tuple[str, ...] = KNOWN_METHOD_NAMES
 
 #: Properties :func:`label_structures` knows how to compute and attach.
 _SUPPORTED_PROPERTIES = ("energy", "forces", "stress")
@@ -50,13 +49,15 @@ def make_reference_calculator(method: str, **options: Any) -> Calculator:
 
     Args:
         method: ``"gfn2"`` / ``"gfn2-xtb"`` (GFN2-xTB), ``"gfn1"`` / ``"gfn1-xtb"`` (GFN1-xTB),
-            both through tblite, or ``"emt"`` (ASE's effective medium theory, for metals).
+            both through tblite, ``"emt"`` (ASE's effective medium theory, for metals), or
+            ``"<functional>/<basis>"`` (DFT through PySCF, e.g. ``"pbe/def2-svp"``).
             Case-insensitive.
         **options: For the xTB methods: ``charge`` (total charge, e), ``multiplicity``
             (2S+1) or ``uhf`` (number of unpaired electrons, so multiplicity = uhf + 1),
             and any other tblite parameter (``accuracy``, ``electronic_temperature`` in K,
-            ``solvation``, ...). ``verbosity`` defaults to 0. For EMT: EMT's own parameters
-            (``asap_cutoff``).
+            ``solvation``, ...). ``verbosity`` defaults to 0. For DFT: ``charge``, ``spin``
+            (2S) or ``multiplicity``, ``restricted``, SCF settings. For EMT: EMT's own
+            parameters (``asap_cutoff``).
 
     Returns:
         A new calculator instance (calculators hold state, so make one per worker).
@@ -67,59 +68,10 @@ def make_reference_calculator(method: str, **options: Any) -> Calculator:
         one thread, but 20-400 ms when the default threads compete for busy cores.
 
     Raises:
-        ConfigError: if the method is unknown, an option is not understood by the method,
-            or tblite is not installed for an xTB method.
+        ConfigError: if the method is unknown (the message lists the available ones), an
+            option is not understood by the method, or its code is not installed.
     """
-    key = method.strip().lower()
-    if key not in _METHODS:
-        raise ConfigError(
-            f"unknown reference method {method!r}; known methods: "
-            f"{', '.join(KNOWN_REFERENCE_METHODS)}"
-        )
-    if key == "emt":
-        return _make_emt(options)
-    tblite_method = _METHODS[key]
-    assert tblite_method is not None
-    return _make_tblite(tblite_method, options)
-
-
-def _make_emt(options: dict[str, Any]) -> Calculator:
-    from ase.calculators.emt import EMT
-
-    unknown = set(options) - set(EMT.default_parameters)
-    if unknown:
-        raise ConfigError(
-            f"reference method 'emt' does not take option(s) {sorted(unknown)}; "
-            f"known: {sorted(EMT.default_parameters)}"
-        )
-    return EMT(**options)
-
-
-def _make_tblite(tblite_method: str, options: dict[str, Any]) -> Calculator:
-    try:
-        from tblite.ase import TBLite
-    except ImportError as err:
-        raise ConfigError(
-            f"reference method {tblite_method} needs tblite: `pip install tblite` "
-            "(or `pip install nnpkit[xtb]`)"
-        ) from err
-    params = dict(options)
-    if "uhf" in params:
-        uhf = params.pop("uhf")
-        if "multiplicity" in params and params["multiplicity"] != int(uhf) + 1:
-            raise ConfigError(
-                f"uhf={uhf} and multiplicity={params['multiplicity']} disagree "
-                "(multiplicity must be uhf + 1); give only one of them"
-            )
-        params["multiplicity"] = int(uhf) + 1
-    unknown = set(params) - set(TBLite.default_parameters)
-    if unknown:
-        raise ConfigError(
-            f"reference method {tblite_method} does not take option(s) {sorted(unknown)}; "
-            f"known: {sorted(TBLite.default_parameters) + ['uhf']}"
-        )
-    params.setdefault("verbosity", 0)
-    return TBLite(method=tblite_method, **params)
+    return parse_method(method, **options).make_calculator()
 
 
 def compute_labels(
@@ -152,11 +104,85 @@ def compute_labels(
     return results
 
 
+@dataclass
+class LabelOutcome:
+    """The result of labelling one structure.
+
+    Attributes:
+        index: the structure's position in the input.
+        atoms: the labelled copy (SinglePointCalculator attached), or None on failure.
+        error: ``"ExceptionType: message"`` of the last failure, or None.
+        attempts: 1, or 2 when the first attempt failed and was retried.
+        seconds: wall time spent on the structure, s.
+    """
+
+    index: int
+    atoms: Atoms | None
+    error: str | None
+    attempts: int
+    seconds: float
+
+
+CalculatorSource = Callable[[], Calculator] | MethodSpec | str
+
+
+def _factories(source: CalculatorSource, retry_factory: Callable[[], Calculator] | None
+               ) -> tuple[Callable[[], Calculator], Callable[[], Calculator]]:
+    """(first-attempt factory, retry factory) for a factory, a MethodSpec or a method name."""
+    if isinstance(source, str):
+        source = parse_method(source)
+    if isinstance(source, MethodSpec):
+        return source.make_calculator, retry_factory or partial(source.make_calculator,
+                                                                 safer=True)
+    return source, retry_factory or source
+
+
+def label_each(
+    structures: Iterable[tuple[int, Atoms]],
+    calculator: CalculatorSource,
+    properties: Sequence[str] = ("energy", "forces"),
+    retry_factory: Callable[[], Calculator] | None = None,
+) -> Iterator[LabelOutcome]:
+    """Label ``(index, atoms)`` pairs one by one, yielding a :class:`LabelOutcome` each.
+
+    One calculator is reused across structures. A calculation that raises is retried once
+    with a fresh calculator from ``retry_factory`` (default: the method's safer settings
+    for a MethodSpec or method name, else ``calculator`` again); if that fails too the
+    outcome carries the error (never silently dropped).
+    """
+    unknown = [p for p in properties if p not in _SUPPORTED_PROPERTIES]
+    if unknown:
+        raise ConfigError(
+            f"cannot label property(ies) {unknown}; supported: {list(_SUPPORTED_PROPERTIES)}"
+        )
+    first_factory, safer_factory = _factories(calculator, retry_factory)
+    current: Calculator | None = None
+    for index, atoms in structures:
+        started = time.perf_counter()
+        error: str | None = None
+        for attempt in (1, 2):
+            if current is None:
+                current = first_factory() if attempt == 1 else safer_factory()
+            work = atoms.copy()
+            try:
+                results = compute_labels(work, current, properties)
+            except Exception as exc:  # any calculator failure is retried, then recorded
+                error = f"{type(exc).__name__}: {exc}"
+                current = None  # the retry (and the next structure) starts afresh
+                continue
+            work.calc = SinglePointCalculator(work, **results)
+            yield LabelOutcome(index, work, None, attempt, time.perf_counter() - started)
+            break
+        else:
+            yield LabelOutcome(index, None, error, 2, time.perf_counter() - started)
+
+
 def label_structures(
     structures: Iterable[Atoms],
-    calculator_factory: Callable[[], Calculator],
+    calculator_factory: CalculatorSource,
     properties: Sequence[str] = ("energy", "forces"),
     progress: bool = True,
+    retry_factory: Callable[[], Calculator] | None = None,
 ) -> tuple[list[Atoms], list[dict[str, Any]]]:
     """Label structures with a reference calculator.
 
@@ -165,15 +191,17 @@ def label_structures(
     if ``"stress"`` is requested and the structure is fully periodic, stress ([6], eV/Å³).
 
     One calculator from ``calculator_factory`` is reused across structures. A calculation
-    that raises is retried once with a fresh calculator; if that fails too, the structure
+    that raises is retried once with a fresh calculator (with the method's safer settings
+    when a method name or :class:`MethodSpec` is given); if that fails too, the structure
     is left out of the labelled list and recorded as a failure (never silently dropped).
 
     Args:
         structures: The structures to label.
         calculator_factory: Zero-argument callable returning a new ASE calculator, e.g.
-            ``lambda: make_reference_calculator("gfn2")``.
+            ``lambda: make_reference_calculator("gfn2")``, or a method name / MethodSpec.
         properties: Subset of ``("energy", "forces", "stress")``.
         progress: Show a tqdm progress bar.
+        retry_factory: calculator factory for the retry (default: see above).
 
     Returns:
         ``(labelled, failures)``: the labelled copies in input order, and one
@@ -182,33 +210,14 @@ def label_structures(
     Raises:
         ConfigError: if ``properties`` names something other than energy, forces, stress.
     """
-    unknown = [p for p in properties if p not in _SUPPORTED_PROPERTIES]
-    if unknown:
-        raise ConfigError(
-            f"cannot label property(ies) {unknown}; supported: {list(_SUPPORTED_PROPERTIES)}"
-        )
     structures = list(structures)
     labelled: list[Atoms] = []
     failures: list[dict[str, Any]] = []
-    calculator: Calculator | None = None
-    for index, atoms in enumerate(
-        tqdm(structures, desc="labelling", unit="structure", disable=not progress)
-    ):
-        error: Exception | None = None
-        for _attempt in range(2):
-            if calculator is None or error is not None:
-                calculator = calculator_factory()
-            work = atoms.copy()
-            try:
-                results = compute_labels(work, calculator, properties)
-            except Exception as exc:  # any calculator failure is retried, then recorded
-                error = exc
-                continue
-            work.calc = SinglePointCalculator(work, **results)
-            labelled.append(work)
-            error = None
-            break
-        if error is not None:
-            failures.append({"index": index, "error": f"{type(error).__name__}: {error}"})
-            calculator = None  # the next structure starts from a fresh calculator
+    outcomes = label_each(enumerate(structures), calculator_factory, properties, retry_factory)
+    for outcome in tqdm(outcomes, total=len(structures), desc="labelling", unit="structure",
+                        disable=not progress):
+        if outcome.atoms is not None:
+            labelled.append(outcome.atoms)
+        else:
+            failures.append({"index": outcome.index, "error": outcome.error})
     return labelled, failures

@@ -1,13 +1,19 @@
 """Sampling configurations to label: Langevin MD snapshots and random rattles/strains.
 
-:func:`sample_md` runs ASE's Langevin dynamics with any calculator and returns snapshots
-that already carry that calculator's labels (so, run with the reference method, they are
-reference data). :func:`rattle_structures` returns unlabelled perturbed copies.
+:func:`sample_md` runs ASE's Langevin dynamics with any calculator (the reference or the
+current model) and returns snapshots that carry that calculator's labels (so, run with the
+reference method, they are reference data); :func:`sample_md_temperatures` does so at
+several temperatures. :func:`rattle_structures` returns unlabelled copies with random
+displacements and (for crystals, ``strain_max > 0``) random symmetric strains. Molecules
+have normal-mode sampling (:mod:`nnpkit.labeling.normal_modes`) and diversity comes from
+farthest-point selection (:mod:`nnpkit.labeling.selection`).
 
 Units are ASE's: Å, eV, fs (as argument suffix), K.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -18,7 +24,8 @@ from tqdm.auto import tqdm
 from nnpkit.errors import ConfigError
 from nnpkit.md.runner import copy_without_md_constraints, make_dynamics
 
-__all__ = ["sample_md", "rattle_structures", "random_symmetric_strain"]
+__all__ = ["sample_md", "sample_md_temperatures", "rattle_structures",
+           "random_symmetric_strain"]
 
 
 def sample_md(
@@ -90,6 +97,35 @@ def sample_md(
             samples.append(_labelled_snapshot(work, atoms, periodic))
             bar.set_postfix(T_K=f"{work.get_temperature():.0f}")
             bar.update(1)
+    return samples
+
+
+def sample_md_temperatures(
+    atoms: Atoms,
+    calculator: Calculator,
+    temperatures_K: list[float],
+    n_samples: int,
+    seed: int = 0,
+    progress: bool = True,
+    **md_options: Any,
+) -> list[Atoms]:
+    """:func:`sample_md` at each of ``temperatures_K`` (K): ``n_samples`` snapshots per
+    temperature, seeds ``seed, seed + 1, ...``; ``info["temperature_K"]`` records each one's.
+
+    ``calculator`` is the reference (snapshots carry reference labels) or a trained model
+    (snapshots carry the model's predictions; relabel them with the reference, e.g. with
+    :func:`~nnpkit.labeling.farm.label_to_store`). ``md_options`` go to :func:`sample_md`
+    (``interval_steps``, ``timestep_fs``, ``equilibration_steps``, ``friction_per_fs``).
+    """
+    if not temperatures_K:
+        raise ConfigError("temperatures_K must name at least one temperature")
+    samples: list[Atoms] = []
+    for offset, temperature_K in enumerate(temperatures_K):
+        batch = sample_md(atoms, calculator, temperature_K, n_samples, seed=seed + offset,
+                          progress=progress, **md_options)
+        for snapshot in batch:
+            snapshot.info["temperature_K"] = float(temperature_K)
+        samples.extend(batch)
     return samples
 
 

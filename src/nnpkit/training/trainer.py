@@ -14,6 +14,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import yaml
@@ -34,6 +35,9 @@ from nnpkit.training.metrics import evaluate
 from nnpkit.training.model_file import save_model
 from nnpkit.training.plots import plot_learning_curve, plot_parity
 
+if TYPE_CHECKING:
+    from nnpkit.training.distributed import DistributedContext
+
 __all__ = ["FitResult", "fit"]
 
 CSV_FIELDS = ["epoch", "learning_rate", "train_loss", "val_loss", "val_energy_mae_meV_per_atom",
@@ -52,16 +56,28 @@ class FitResult:
 
 
 def _train_epoch(model: Potential, ema: AveragedModel | None, optimizer: torch.optim.Optimizer,
-                 graphs: list[AtomicGraph], order: torch.Tensor, config: RunConfig) -> float:
+                 graphs: list[AtomicGraph], order: torch.Tensor, config: RunConfig,
+                 distributed: tuple[DistributedContext, torch.nn.Module] | None = None
+                 ) -> float:
+    """One pass over ``order``; with ``distributed`` = (context, DDP module) each process
+    takes its share of every global batch and DDP averages the gradients."""
     settings = config.training
     model.train()
     total, count = 0.0, 0
+    if distributed is not None:
+        order = distributed[0].trim(order)
     for start in range(0, len(order), settings.batch_size):
-        batch = collate([graphs[int(k)] for k in order[start:start + settings.batch_size]])
+        picks = order[start:start + settings.batch_size]
+        if distributed is not None:
+            picks = distributed[0].shard(picks)
+        batch = collate([graphs[int(k)] for k in picks])
         use_stress = settings.stress_weight > 0 and bool(
             (torch.isfinite(batch.stress).flatten(1).all(1) & batch.pbc.all(1)).any())
-        prediction = compute_properties(model, batch, forces=settings.forces_weight > 0,
-                                        stress=use_stress, create_graph=True)
+        if distributed is not None:
+            prediction = distributed[1](batch, settings.forces_weight > 0, use_stress, True)
+        else:
+            prediction = compute_properties(model, batch, forces=settings.forces_weight > 0,
+                                            stress=use_stress, create_graph=True)
         loss, _ = weighted_loss(prediction, batch, settings.energy_weight,
                                 settings.forces_weight, settings.stress_weight)
         if not torch.isfinite(loss):
@@ -114,7 +130,8 @@ def _stop_reason(epoch: int, elapsed_s: float, since_best: int, learning_rate: f
     return None
 
 
-def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = None) -> FitResult:
+def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = None,
+        distributed: DistributedContext | None = None) -> FitResult:
     """Train the model that ``config`` describes and write its run directory.
 
     Args:
@@ -122,7 +139,10 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
         resume: continue from ``<output>/checkpoint.pt``; the result is the same as if
             the run had not been interrupted (up to the epoch in progress at the kill).
         data: already prepared data (skips reading the files; used by the workflows).
+        distributed: this process's DDP context (see :mod:`nnpkit.training.distributed`);
+            only its rank 0 writes the run directory and reports test metrics.
     """
+    main = distributed is None or distributed.is_main
     settings = config.training
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
@@ -133,7 +153,8 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
         raise ConfigError(f"--resume given but no checkpoint at {checkpoint_path}")
     run_dir.mkdir(parents=True, exist_ok=True)
     config_text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
-    atomic_write(run_dir / "config.yaml", lambda tmp: Path(tmp).write_text(config_text))
+    if main:
+        atomic_write(run_dir / "config.yaml", lambda tmp: Path(tmp).write_text(config_text))
 
     torch.manual_seed(settings.seed)
     data = data or prepare_data(config, dtype)
@@ -163,15 +184,16 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
         epoch, best, since_best = state["epoch"], state["best"], state["since_best"]
         elapsed_before, history = state["elapsed_s"], list(state["history"])
     evaluated: Potential = ema.module if ema is not None else model  # type: ignore[assignment]
+    parallel = None if distributed is None else (distributed, distributed.wrap(model))
     clock = time.process_time if settings.time_clock == "process" else time.monotonic
     started = clock()
     bar = tqdm(total=settings.max_epochs, initial=epoch, desc="training", unit="epoch",
-               disable=not settings.progress)
+               disable=not (settings.progress and main))
     reason = _stop_reason(epoch, elapsed_before, since_best,
                           optimizer.param_groups[0]["lr"], config)
     while reason is None:
         order = torch.randperm(len(data.train), generator=shuffle)
-        train_loss = _train_epoch(model, ema, optimizer, data.train, order, config)
+        train_loss = _train_epoch(model, ema, optimizer, data.train, order, config, parallel)
         metrics, _ = evaluate(evaluated, data.validation or data.train[:50])
         if not math.isfinite(metrics["forces_mae_meV_per_A"] or 0.0) or (
                 metrics["energy_mae_meV_per_atom"] is None):
@@ -188,23 +210,29 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
             "val_stress_mae_GPa": metrics["stress_mae_GPa"], "elapsed_s": elapsed})
         if val_loss < best:
             best, since_best = val_loss, 0
-            save_model(run_dir / "model.nnp", evaluated, data.statistics,
-                       {"config": config.model_dump(mode="json"), "epoch": epoch})
+            if main:
+                save_model(run_dir / "model.nnp", evaluated, data.statistics,
+                           {"config": config.model_dump(mode="json"), "epoch": epoch})
         else:
             since_best += 1
-        save_checkpoint(checkpoint_path, {
-            "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else {},
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "shuffle": shuffle.get_state(), "epoch": epoch, "best": best,
-            "since_best": since_best, "elapsed_s": elapsed, "history": history})
-        _write_csv(run_dir / "metrics.csv", history)
+        if main:
+            save_checkpoint(checkpoint_path, {
+                "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else {},
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "shuffle": shuffle.get_state(), "epoch": epoch, "best": best,
+                "since_best": since_best, "elapsed_s": elapsed, "history": history})
+            _write_csv(run_dir / "metrics.csv", history)
         bar.update(1)
         bar.set_postfix(F_meV_A=f"{metrics['forces_mae_meV_per_A']:.1f}",
                         E_meV_at=f"{metrics['energy_mae_meV_per_atom']:.2f}",
                         lr=f"{optimizer.param_groups[0]['lr']:.1e}")
         reason = _stop_reason(epoch, elapsed, since_best, optimizer.param_groups[0]["lr"],
                               config)
+        if distributed is not None:
+            reason = distributed.agree(reason)  # rank 0's clock decides for everyone
     bar.close()
+    if not main:
+        return FitResult(run_dir, run_dir / "model.nnp", {}, epoch, str(reason))
     return _finish(run_dir, data, history, epoch, reason, settings.device)
 
 

@@ -1,0 +1,207 @@
+"""Reference methods behind one interface: a picklable :class:`MethodSpec` per method.
+
+A method string names what labels the data:
+
+- ``gfn2`` / ``gfn2-xtb``, ``gfn1`` / ``gfn1-xtb``: extended tight binding through tblite;
+- ``<functional>/<basis>``: DFT (or ``hf``) through PySCF, e.g. ``pbe/def2-svp``,
+  ``b3lyp/6-31g*``, ``hf/sto-3g``;
+- ``emt``: ASE's effective medium theory (metals; fast, for tests);
+- any ASE calculator, through :func:`ase_method` (a picklable factory and a name).
+
+A spec builds fresh calculators (:meth:`MethodSpec.make_calculator`, with ``safer=True``
+for the retry after a failure), gives the canonical settings that enter the structure hash
+(:meth:`MethodSpec.settings`) and the provenance stored with every record
+(:meth:`MethodSpec.provenance`: method, functional, basis, code and its version).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ase.calculators.calculator import Calculator
+
+from nnpkit.errors import ConfigError
+
+__all__ = ["MethodSpec", "parse_method", "ase_method", "KNOWN_METHOD_NAMES",
+           "describe_known_methods"]
+
+#: Method names → tblite method (xTB) or None (EMT).
+_NAMED: dict[str, str | None] = {
+    "gfn2": "GFN2-xTB", "gfn2-xtb": "GFN2-xTB", "gfn1": "GFN1-xTB", "gfn1-xtb": "GFN1-xTB",
+    "emt": None,
+}
+
+#: The plain names :func:`parse_method` accepts; DFT is ``<functional>/<basis>``.
+KNOWN_METHOD_NAMES: tuple[str, ...] = tuple(_NAMED)
+
+#: tblite options of the retry after a failure: gentler, longer SCF mixing.
+_SAFER_XTB_OPTIONS: dict[str, Any] = {"mixer_damping": 0.1, "max_iterations": 1000}
+
+
+def describe_known_methods() -> str:
+    """The available methods, for error messages and ``--help``."""
+    return (", ".join(KNOWN_METHOD_NAMES) + ", <functional>/<basis> (DFT through PySCF, "
+            "e.g. pbe/def2-svp, b3lyp/6-31g*, hf/sto-3g), or any ASE calculator "
+            "(nnpkit.labeling.ase_method)")
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _make_emt(options: dict[str, Any]) -> Calculator:
+    from ase.calculators.emt import EMT
+
+    unknown = set(options) - set(EMT.default_parameters)
+    if unknown:
+        raise ConfigError(
+            f"reference method 'emt' does not take option(s) {sorted(unknown)}; "
+            f"known: {sorted(EMT.default_parameters)}"
+        )
+    return EMT(**options)
+
+
+def _make_tblite(tblite_method: str, options: dict[str, Any]) -> Calculator:
+    try:
+        from tblite.ase import TBLite
+    except ImportError as err:
+        raise ConfigError(
+            f"reference method {tblite_method} needs tblite: `pip install tblite` "
+            "(or `pip install nnpkit[xtb]`)"
+        ) from err
+    params = dict(options)
+    if "uhf" in params:
+        uhf = params.pop("uhf")
+        if "multiplicity" in params and params["multiplicity"] != int(uhf) + 1:
+            raise ConfigError(
+                f"uhf={uhf} and multiplicity={params['multiplicity']} disagree "
+                "(multiplicity must be uhf + 1); give only one of them"
+            )
+        params["multiplicity"] = int(uhf) + 1
+    unknown = set(params) - set(TBLite.default_parameters)
+    if unknown:
+        raise ConfigError(
+            f"reference method {tblite_method} does not take option(s) {sorted(unknown)}; "
+            f"known: {sorted(TBLite.default_parameters) + ['uhf']}"
+        )
+    params.setdefault("verbosity", 0)
+    return TBLite(method=tblite_method, **params)
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A reference method with its settings; picklable, so it travels to farm workers.
+
+    Attributes:
+        name: canonical method name (``gfn2``, ``gfn1``, ``emt``, ``pbe/def2-svp``, or the
+            name given to :func:`ase_method`).
+        kind: ``"xtb"``, ``"dft"``, ``"emt"`` or ``"ase"``.
+        options: the calculator options (charge, spin, SCF settings, ...).
+        functional: DFT functional (``"hf"`` for Hartree–Fock), else None.
+        basis: DFT basis set, else None.
+        factory: for ``kind="ase"``, the zero-argument calculator factory.
+    """
+
+    name: str
+    kind: str
+    options: dict[str, Any] = field(default_factory=dict)
+    functional: str | None = None
+    basis: str | None = None
+    factory: Callable[[], Calculator] | None = None
+
+    def make_calculator(self, safer: bool = False) -> Calculator:
+        """A new calculator; ``safer`` applies the retry settings (xTB: damped mixing and
+        more iterations; DFT: level shift, damping, more cycles, Newton fallback)."""
+        if self.kind == "ase":
+            assert self.factory is not None
+            return self.factory()
+        if self.kind == "emt":
+            return _make_emt(self.options)
+        if self.kind == "xtb":
+            options = {**self.options, **(_SAFER_XTB_OPTIONS if safer else {})}
+            return _make_tblite(str(_NAMED[self.name]), options)
+        from nnpkit.labeling.pyscf_calculator import SAFER_PYSCF_OPTIONS, PySCFCalculator
+
+        options = {**self.options, **(SAFER_PYSCF_OPTIONS if safer else {})}
+        return PySCFCalculator(functional=self.functional, basis=self.basis, **options)
+
+    def settings(self) -> dict[str, Any]:
+        """Canonical JSON-ready settings: what makes two labels of a structure the same."""
+        return {"method": self.name, "functional": self.functional, "basis": self.basis,
+                "options": {key: self.options[key] for key in sorted(self.options)}}
+
+    def provenance(self) -> dict[str, Any]:
+        """Method, functional, basis, the code that computes it and the versions used."""
+        import ase
+
+        import nnpkit
+
+        code = {"xtb": "tblite", "dft": "pyscf", "emt": "ase"}.get(self.kind)
+        if code is None:
+            assert self.factory is not None
+            code = getattr(self.factory, "__module__", "") or "unknown"
+        top = code.split(".")[0]
+        return {"method": self.name, "functional": self.functional or "",
+                "basis": self.basis or "", "code": code,
+                "code_version": _version(top) or "", "ase_version": ase.__version__,
+                "nnpkit_version": nnpkit.__version__}
+
+
+def parse_method(method: str, **options: Any) -> MethodSpec:
+    """Turn a method string and its options into a checked :class:`MethodSpec`.
+
+    Args:
+        method: ``gfn2``, ``gfn1`` (and ``-xtb`` spellings), ``emt``, or
+            ``<functional>/<basis>`` for PySCF (case-insensitive).
+        **options: xTB: ``charge``, ``multiplicity`` or ``uhf``, tblite parameters; DFT:
+            ``charge``, ``spin`` (2S) or ``multiplicity``, ``restricted``, ``conv_tol``,
+            ``max_cycle``, ``grid_level``, ``level_shift``, ``damp``, ``newton``; EMT:
+            EMT's parameters.
+
+    Raises:
+        ConfigError: an unknown method (listing the available ones), functional, basis or
+            option, or inconsistent spin settings.
+    """
+    key = method.strip().lower()
+    if key in _NAMED:
+        spec = MethodSpec(key.removesuffix("-xtb"), "emt" if key == "emt" else "xtb",
+                          dict(options))
+        spec.make_calculator()  # checks the options (and that tblite is installed)
+        return spec
+    if key.count("/") == 1 and all(part.strip() for part in key.split("/")):
+        functional, basis = (part.strip() for part in key.split("/"))
+        from nnpkit.labeling.pyscf_calculator import PySCFCalculator, check_functional_and_basis
+
+        check_functional_and_basis(functional, basis)
+        options = dict(options)
+        if "multiplicity" in options:
+            spin = int(options.pop("multiplicity")) - 1
+            if "spin" in options and int(options["spin"]) != spin:
+                raise ConfigError(f"spin={options['spin']} and multiplicity={spin + 1} "
+                                  "disagree (multiplicity must be spin + 1); give only one")
+            options["spin"] = spin
+        PySCFCalculator(functional=functional, basis=basis, **options)  # checks the options
+        return MethodSpec(f"{functional}/{basis}", "dft", options, functional, basis)
+    raise ConfigError(f"unknown reference method {method!r}; available: "
+                      f"{describe_known_methods()}")
+
+
+def ase_method(factory: Callable[[], Calculator], name: str,
+               settings: dict[str, Any] | None = None) -> MethodSpec:
+    """A :class:`MethodSpec` for any ASE calculator.
+
+    Args:
+        factory: zero-argument callable returning a new calculator; picklable (a class,
+            a module-level function or a :func:`functools.partial`) to run on a farm.
+        name: the method name stored with each record (e.g. ``"mace-mp-0"``).
+        settings: the calculator settings that make labels differ (enter the hash).
+    """
+    if not callable(factory):
+        raise ConfigError(f"ase_method needs a callable calculator factory, got {factory!r}")
+    return MethodSpec(name, "ase", dict(settings or {}), factory=factory)
