@@ -16,13 +16,7 @@ def _fssh(args: argparse.Namespace) -> int:
         args.model, args.momentum_au, args.trajectories, decoherence=args.decoherence,
         seed=args.seed, frustrated=args.frustrated, dt_au=args.dt_au, output=args.out,
         progress=not args.json and not args.no_progress)
-    if args.json:
-        print(json.dumps(summary))
-        return 0
-    for key in ("transmission_lower", "transmission_upper", "reflection_lower",
-                "reflection_upper"):
-        print(f"{key:20s} {summary[key]:.4f} ± {summary['stderr'][key]:.4f}")
-    return 0
+    return _print_probabilities(summary, args.json)
 
 
 def _wavepacket(args: argparse.Namespace) -> int:
@@ -31,12 +25,18 @@ def _wavepacket(args: argparse.Namespace) -> int:
 
     summary = run_exact_scattering(args.model, args.momentum_au,
                                    WavepacketConfig(progress=not args.json))
-    if args.json:
+    return _print_probabilities(summary, args.json)
+
+
+def _print_probabilities(summary: dict, as_json: bool) -> int:
+    """One JSON object, or the four probabilities (± their standard errors if given)."""
+    if as_json:
         print(json.dumps(summary))
         return 0
     for key in ("transmission_lower", "transmission_upper", "reflection_lower",
                 "reflection_upper"):
-        print(f"{key:20s} {summary[key]:.4f}")
+        error = f" ± {summary['stderr'][key]:.4f}" if "stderr" in summary else ""
+        print(f"{key:20s} {summary[key]:.4f}{error}")
     return 0
 
 
