@@ -25,8 +25,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -57,15 +59,39 @@ def ensure_mace_venv(venv: Path) -> Path:
     return python
 
 
+def stage(record: Path, run: Callable[[], dict]) -> dict:
+    """The stage's stored record, or run it and store the record atomically (resumable)."""
+    if record.is_file():
+        return json.loads(record.read_text())
+    result = run()
+    partial = record.with_suffix(".partial")
+    partial.write_text(json.dumps(result, indent=2))
+    partial.replace(record)
+    return result
+
+
+def fresh_run(command: list[str], run_dir: Path, cwd: Path, log: Path) -> dict:
+    """``measured_run`` after removing what an interrupted earlier attempt left in run_dir."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return measured_run(command, cwd=cwd, log=log)
+
+
 def run_dataset(name: str, work: Path, mace_venv: Path, quick: bool) -> dict:
-    """Train and evaluate MACE, the equivariant model and the BPNN on one data set."""
+    """Train and evaluate MACE, the equivariant model and the BPNN on one data set.
+
+    Each finished stage leaves ``<stage>.record.json`` in ``work``; a killed run started
+    again skips those stages (delete ``work`` for a fresh run).
+    """
     spec = DATASETS[name]
     work.mkdir(parents=True, exist_ok=True)
-    files = prepare_dataset(name, work, quick)
+    files = stage(work / "data.record.json", lambda: {
+        key: str(path) for key, path in prepare_dataset(name, work, quick).items()})
+    files = {key: Path(path) for key, path in files.items()}
     mace_python = ensure_mace_venv(mace_venv)
     epochs = 2 if quick else spec.mace_epochs
-    mace_run = measured_run(mace_train_command(mace_venv, name, files, epochs),
-                            cwd=work / "mace", log=work / "mace" / "train.out")
+    mace_run = stage(work / "mace.record.json", lambda: fresh_run(
+        mace_train_command(mace_venv, name, files, epochs), work / "mace", cwd=work / "mace",
+        log=work / "mace.out"))
     mace_log = parse_mace_log(work / "mace")
     # MACE's training loop on the wall clock, scaled to CPU time by the process's ratio
     budget_s = mace_log["loop_wall_s"] * mace_run["cpu_s"] / mace_run["wall_s"]
@@ -74,8 +100,9 @@ def run_dataset(name: str, work: Path, mace_venv: Path, quick: bool) -> dict:
     for kind in ("equivariant", "bpnn"):
         run_dir = work / kind
         config_path = nnpkit_config(name, kind, files, run_dir, budget_s)
-        record = measured_run([str(Path(sys.executable).parent / "nnpkit"), "train",
-                               str(config_path)], cwd=work, log=run_dir.with_suffix(".out"))
+        command = [str(Path(sys.executable).parent / "nnpkit"), "train", str(config_path)]
+        record = stage(work / f"{kind}.record.json", lambda c=command, d=run_dir:
+                       fresh_run(c, d, cwd=work, log=d.with_suffix(".out")))
         metrics = json.loads((run_dir / "metrics.json").read_text())
         runs[kind] = {**record, "training_cpu_s": metrics["training_time_s"],
                       "epochs": metrics["epochs"], "model": str(run_dir / "model.nnp"),
@@ -83,13 +110,14 @@ def run_dataset(name: str, work: Path, mace_venv: Path, quick: bool) -> dict:
     for kind, record in runs.items():
         python = mace_python if kind == "mace" else Path(sys.executable)
         out = work / f"eval_{kind}.json"
-        measured_run([str(python), str(HERE / "evaluate.py"),
-                      "--kind", "mace" if kind == "mace" else "nnpkit",
-                      "--model", record["model"], "--test", str(files["test"]),
-                      "--md-structure", str(files["md"]),
-                      "--md-steps", "30" if quick else str(spec.md_steps),
-                      "--timestep-fs", str(spec.timestep_fs), "--out", str(out)],
-                     cwd=work, log=work / f"eval_{kind}.out")
+        if not out.is_file():  # evaluate.py writes its JSON last, once everything is measured
+            measured_run([str(python), str(HERE / "evaluate.py"),
+                          "--kind", "mace" if kind == "mace" else "nnpkit",
+                          "--model", record["model"], "--test", str(files["test"]),
+                          "--md-structure", str(files["md"]),
+                          "--md-steps", "30" if quick else str(spec.md_steps),
+                          "--timestep-fs", str(spec.timestep_fs), "--out", str(out)],
+                         cwd=work, log=work / f"eval_{kind}.out")
         record.update(json.loads(out.read_text()))
     result = {"dataset": name, "budget_cpu_s": budget_s, "runs": runs}
     (work / "result.json").write_text(json.dumps(result, indent=2))
