@@ -212,10 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_applications(commands: argparse._SubParsersAction) -> None:
     """Subcommands that live in their own CLI modules (each holds only argparse wiring)."""
+    from nnpkit.cli.growth import register as register_growth
     from nnpkit.cli.labeling import register as register_labeling
     from nnpkit.cli.nonadiabatic import register as register_nonadiabatic
     from nnpkit.cli.quantum import register as register_quantum
 
+    register_growth(commands)
     register_labeling(commands)
     register_nonadiabatic(commands)
     register_quantum(commands)
