@@ -10,7 +10,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["next_event"]
+__all__ = ["seed_numba", "next_event"]
+
+
+@njit(cache=False)
+def seed_numba(seed: int) -> None:
+    """Seed numba's random generator (separate from numpy's), used by both engines."""
+    np.random.seed(seed)
 
 
 @njit(cache=False)

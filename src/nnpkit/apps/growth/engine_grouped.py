@@ -20,15 +20,9 @@ from numba import njit
 
 from nnpkit.apps.growth.clock import next_event
 
-__all__ = ["N_CLASSES", "init_grouped", "run_grouped", "seed_numba"]
+__all__ = ["N_CLASSES", "init_grouped", "run_grouped"]
 
 N_CLASSES = 25
-
-
-@njit(cache=False)
-def seed_numba(seed: int) -> None:
-    """Seed numba's random generator (separate from numpy's)."""
-    np.random.seed(seed)
 
 
 @njit(cache=False)

@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from nnpkit.apps.growth import engine_grouped, engine_tree
+from nnpkit.apps.growth.clock import seed_numba
 from nnpkit.apps.growth.config import RatesConfig
 from nnpkit.apps.growth.lattice import DIRECTIONS, N_CODES
 from nnpkit.apps.growth.rates import arrhenius, barrier_table, bond_counting_rates
@@ -80,7 +81,7 @@ class GrowthSimulation:
         self.events = 0
         self.deposits = 0
         self.engine_seconds = 0.0
-        engine_grouped.seed_numba(seed)
+        seed_numba(seed)
         n_sites = lattice_size * lattice_size
         if engine == "grouped":
             self._rate_in, self._rate_inter = bond_counting_rates(rates, temperature_K)
