@@ -133,6 +133,7 @@ def test_engines_agree_on_total_rates_after_many_events() -> None:
         sim = GrowthSimulation(16, 550.0, 2.0, rates.model_copy(update={"engine": engine}),
                                seed=1, heights=heights)
         sim.run(max_events=20_000)
+        assert sim.free_hop_rate == pytest.approx(float(arrhenius(0.35, 550.0, 1e13)))
         for other in ENGINES:
             fresh = GrowthSimulation(16, 550.0, 2.0,
                                      rates.model_copy(update={"engine": other}),

@@ -15,7 +15,7 @@ from nnpkit.apps.growth import (
     step_density,
     surface_observables,
 )
-from nnpkit.apps.growth.lattice import DESCRIPTOR_NAMES, N_CODES
+from nnpkit.apps.growth.lattice import DESCRIPTOR_NAMES, FREE_HOP_CODE, N_CODES
 
 
 def test_flat_surface_and_a_stripe() -> None:
@@ -44,8 +44,9 @@ def test_hop_descriptors_of_known_environments() -> None:
     h = np.zeros((6, 6), dtype=np.int64)
     h[2, 2] = 1
     names = DESCRIPTOR_NAMES
-    free = decode_codes(hop_codes_of(h, np.array([[2, 2]]), np.array([0])))[0]
-    assert not free.any()
+    free_code = hop_codes_of(h, np.array([[2, 2]]), np.array([0]))
+    assert free_code.tolist() == [FREE_HOP_CODE]
+    assert not decode_codes(free_code)[0].any()
     h[1, 2] = 1  # a neighbour behind (−x): detachment when hopping +x
     h[3, 3] = 1  # beside the final site and diagonal to the source
     codes = hop_codes_of(h, np.array([[2, 2]]), np.array([0]))

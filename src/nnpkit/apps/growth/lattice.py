@@ -23,13 +23,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["N_CODES", "DESCRIPTOR_NAMES", "hop_code", "hop_codes_of", "decode_codes",
-           "bond_counting_barriers"]
+__all__ = ["N_CODES", "FREE_HOP_CODE", "DESCRIPTOR_NAMES", "hop_code", "hop_codes_of",
+           "decode_codes", "bond_counting_barriers"]
 
 #: Names of the hop descriptors, in the order of :func:`decode_codes` columns.
 DESCRIPTOR_NAMES = ("n1_initial", "n2_initial", "n1_final", "n2_final", "n_saddle", "dz")
 #: Number of distinct hop codes: 3 values of dz times 5**5 neighbour-count combinations.
 N_CODES = 3 * 5**5
+#: Code of a lone adatom's in-layer hop (dz = 0, all neighbour counts 0).
+FREE_HOP_CODE = 1 * 5**5
 #: Unit vectors of the four hop directions (+x, −x, +y, −y), ``[4, 2]``.
 DIRECTIONS = np.array([[1, 0], [-1, 0], [0, 1], [0, -1]], dtype=np.int64)
 

@@ -15,7 +15,7 @@ import numpy as np
 from nnpkit.apps.growth import engine_grouped, engine_tree
 from nnpkit.apps.growth.clock import seed_numba
 from nnpkit.apps.growth.config import RatesConfig
-from nnpkit.apps.growth.lattice import DIRECTIONS, N_CODES
+from nnpkit.apps.growth.lattice import DIRECTIONS, FREE_HOP_CODE, N_CODES
 from nnpkit.apps.growth.rates import arrhenius, barrier_table, bond_counting_rates
 from nnpkit.errors import ConfigError
 
@@ -166,6 +166,13 @@ class GrowthSimulation:
                                     for n in range(5) for k in range(5)])  # [25]
             return float(deposition + self._count @ class_rates)
         return float(deposition + self._tree[1])
+
+    @property
+    def free_hop_rate(self) -> float:
+        """Hop rate Γ of a lone adatom per direction, 1/s (``D = Γa²``)."""
+        if self.engine == "grouped":
+            return float(self._rate_in[0])
+        return float(self._rate_table[FREE_HOP_CODE])
 
     @property
     def events_per_second(self) -> float:

@@ -11,7 +11,6 @@ from tqdm.auto import tqdm
 
 from nnpkit.apps.growth.config import BarrierConfig, GrowthRunConfig
 from nnpkit.apps.growth.observables import surface_observables
-from nnpkit.apps.growth.rates import arrhenius
 from nnpkit.apps.growth.simulation import GrowthSimulation
 from nnpkit.atomic import atomic_write
 
@@ -91,8 +90,6 @@ def run_growth(config: GrowthRunConfig) -> dict:
             if total is not None:
                 bar.n = min(total, sim.coverage_ML if by_coverage else sim.time_s)
                 bar.refresh()
-    free_hop_rate = float(arrhenius(rates.diffusion_barrier_eV, config.temperature_K,
-                                    rates.prefactor_Hz))
     summary = {
         "events": sim.events, "simulated_time_s": sim.time_s, "coverage_ML": sim.coverage_ML,
         "island_density_per_site": series["island_density_per_site"][-1],
@@ -102,7 +99,7 @@ def run_growth(config: GrowthRunConfig) -> dict:
         "engine_seconds": sim.engine_seconds, "jit_seconds": jit_seconds,
         "wall_seconds": time.perf_counter() - wall_start,
         "lattice_size": config.lattice_size, "temperature_K": config.temperature_K,
-        "D_over_F": free_hop_rate / flux if flux > 0 else None,
+        "D_over_F": sim.free_hop_rate / flux if flux > 0 else None,
     }
     if out is not None:
         _write_json(out / "config.json", config.model_dump())
