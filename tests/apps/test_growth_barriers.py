@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import build_small_model, statistics_for
 
 from nnpkit.apps.growth import BarrierConfig, BarrierModel, build_barriers, load_catalogue
 from nnpkit.apps.growth.barrier_model import catalogue_arrays, split_catalogue
@@ -77,3 +78,28 @@ def test_bad_catalogue_and_model_files_name_the_path(tmp_path: Path) -> None:
     not_model.write_bytes(b"junk")
     with pytest.raises(ModelFileError, match="model.safetensors"):
         BarrierModel.load(not_model)
+
+
+def test_neb_runs_on_an_nnpkit_model_file(tmp_path: Path) -> None:
+    """``calculator: <model file>`` reaches ASE's NEB through nnpkit's calculator: both end
+    points and every image are evaluated by the model loaded from the file (an untrained
+    but normalised Cu model here, so only the plumbing is checked; the physics of the
+    barriers is tested with EMT)."""
+    from nnpkit.apps.growth.catalogue import calculator_factory
+    from nnpkit.calculators import NNPCalculator
+    from nnpkit.training.model_file import save_model
+
+    path = save_model(tmp_path / "cu.nnp", build_small_model(["Cu"]), statistics_for(["Cu"]))
+    make_calculator = calculator_factory(str(path))
+    assert isinstance(make_calculator(), NNPCalculator)
+    config = BarrierConfig(n_environments=2, n_images=1, fmax_eV_per_A=0.5, max_steps=100,
+                           lattice_constant_A=3.6, down_hop_fraction=0.0, progress=False)
+    record = neb_environment(random_environments(config)[0], make_calculator, 3.6, config)
+    assert record["error"] is None, record["error"]
+    energies = record["energies_eV"]  # 2 end points + 1 image, from the model file
+    assert len(energies) == 3 and all(-400 < e < -200 for e in energies)  # ~80 Cu atoms
+    assert record["barrier_forward_eV"] == pytest.approx(max(energies) - energies[0])
+    assert record["barrier_forward_eV"] - record["barrier_reverse_eV"] == \
+        pytest.approx(energies[-1] - energies[0], abs=1e-9)
+    with pytest.raises(Exception, match="missing.nnp"):
+        calculator_factory(str(tmp_path / "missing.nnp"))
