@@ -51,7 +51,7 @@ def main() -> None:
     from nnpkit.labeling import make_reference_calculator, sample_md_temperatures
     from nnpkit.training import load_config
     from nnpkit.training.committee import fit_committee
-    from nnpkit.training.metrics import evaluate_file
+    from nnpkit.training.evaluation import evaluate_file
 
     torch.set_num_threads(1)
     quick = args.quick

@@ -77,7 +77,7 @@ def main() -> None:
     from nnpkit.labeling.datasets import ethanol_xtb_dataset
     from nnpkit.training import load_config
     from nnpkit.training.committee import fit_committee
-    from nnpkit.training.metrics import evaluate_file
+    from nnpkit.training.evaluation import evaluate_file
 
     work = OUT / ("committee_quick" if args.quick else "committee")
     work.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from nnpkit.apps.nonadiabatic.training import (
     fit_diabatic_mlp,
 )
 from nnpkit.apps.quantum.tully import tully_model
-from nnpkit.atomic import atomic_write
+from nnpkit.file_writes import atomic_write
 
 KEYS = ("transmission_lower", "transmission_upper", "reflection_lower", "reflection_upper")
 MOMENTA = {1: 15.0, 2: 30.0, 3: 15.0}

@@ -32,7 +32,7 @@ from nnpkit.apps.nonadiabatic.training import (
     fit_diabatic_mlp,
 )
 from nnpkit.apps.quantum.tully import tully_model
-from nnpkit.atomic import atomic_write
+from nnpkit.file_writes import atomic_write
 
 KEYS = ("transmission_lower", "transmission_upper", "reflection_lower", "reflection_upper")
 

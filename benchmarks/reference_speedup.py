@@ -116,9 +116,9 @@ def batched_nnpkit_seconds_per_structure(model_path: Path, configs: list, batch_
 
     from nnpkit.data.graph import atoms_to_graph, collate
     from nnpkit.derivatives import compute_properties
-    from nnpkit.training.model_file import load_model
+    from nnpkit.models.model_file import load_model
 
-    model, _ = load_model(model_path)
+    model = load_model(model_path)
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     batch = [configs[k % len(configs)] for k in range(batch_size)]

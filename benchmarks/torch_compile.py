@@ -31,10 +31,10 @@ def main() -> None:
 
     from nnpkit.data.graph import atoms_to_graph
     from nnpkit.derivatives import compute_properties
-    from nnpkit.training.model_file import load_model
+    from nnpkit.models.model_file import load_model
 
     torch.set_num_threads(1)
-    model, _ = load_model(args.model / "run")
+    model = load_model(args.model / "run")
     model = model.float().eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)

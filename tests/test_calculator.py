@@ -23,7 +23,7 @@ from nnpkit.calculators import load_calculator as load_calculator_direct
 from nnpkit.data.graph import atoms_to_graph
 from nnpkit.derivatives import compute_properties
 from nnpkit.errors import UnknownElementError
-from nnpkit.training.model_file import save_model
+from nnpkit.models.model_file import save_model
 
 # --- results -------------------------------------------------------------------------------
 

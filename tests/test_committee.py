@@ -23,8 +23,10 @@ from nnpkit.labeling.datasets import copper_emt_dataset
 from nnpkit.md.runner import run_md
 from nnpkit.md.uncertainty import UncertaintyExceeded, UncertaintyGuard
 from nnpkit.models.committee import Committee
-from nnpkit.training import load_config, load_model, save_model
-from nnpkit.training.committee import fit_committee, load_committee
+from nnpkit.models.committee_file import load_committee
+from nnpkit.models.model_file import load_model, save_model
+from nnpkit.training import load_config
+from nnpkit.training.committee import fit_committee
 
 EVAL_KEYS = {"energy_mae_meV_per_atom", "energy_rmse_meV_per_atom", "forces_mae_meV_per_A",
              "forces_rmse_meV_per_A", "stress_mae_GPa", "n_structures"}
@@ -74,7 +76,7 @@ def test_fit_committee_writes_members_and_skips_finished(committee_dir: Path,
     weights = []
     for k in range(3):
         assert (committee_dir / f"member_{k}" / "metrics.json").is_file()
-        model, _ = load_model(committee_dir / f"member_{k}")
+        model = load_model(committee_dir / f"member_{k}")
         weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert not torch.equal(weights[0], weights[1])
     assert not torch.equal(weights[1], weights[2])
@@ -100,7 +102,7 @@ def test_committee_calculator_mean_and_spread(committee_dir: Path) -> None:
     atoms.calc = calculator
     energy = atoms.get_potential_energy()
     stress = atoms.get_stress()
-    members = [NNPCalculator(load_model(committee_dir / f"member_{k}")[0], dtype=torch.float64)
+    members = [NNPCalculator(load_model(committee_dir / f"member_{k}"), dtype=torch.float64)
                for k in range(3)]
     energies = np.array([m.get_potential_energy(atoms.copy()) for m in members])
     forces = np.stack([m.get_forces(atoms.copy()) for m in members])  # [3, N, 3]

@@ -29,6 +29,7 @@ from nnpkit.errors import ConfigError
 from nnpkit.labeling.datasets import copper_emt_dataset
 from nnpkit.models import EquivariantConfig, EquivariantPotential, model_config_class
 from nnpkit.models.equivariant import node_irreps
+from nnpkit.models.model_file import load_model, save_model
 from nnpkit.testing import (
     check_batch_consistency,
     check_extensivity,
@@ -37,7 +38,6 @@ from nnpkit.testing import (
     check_invariance,
 )
 from nnpkit.training import fit, load_config
-from nnpkit.training.model_file import load_model, save_model
 
 #: A small, fast configuration: 8 scalar channels, l ≤ 2, two layers, 3-body products.
 SMALL = {"n_channels": 8, "l_max": 2, "product_channels": 4, "n_layers": 2,
@@ -224,7 +224,8 @@ def test_model_file_round_trip(tmp_path: Path) -> None:
     model = build_model(["Cu", "Au"]).eval()
     statistics = fit_statistics(_labelled(["Cu", "Au"]), ["Cu", "Au"])
     path = save_model(tmp_path / "model.nnp", model, statistics)
-    loaded, metadata = load_model(path)
+    loaded = load_model(path)
+    metadata = loaded.metadata
     assert isinstance(loaded, EquivariantPotential)
     assert metadata["kind"] == "equivariant"
     assert metadata["hyperparameters"] == model.hyperparameters()
@@ -259,5 +260,6 @@ def test_training_smoke(tmp_path: Path) -> None:
     assert all(np.isfinite(value) for value in (
         result.test_metrics["energy_mae_meV_per_atom"],
         result.test_metrics["forces_mae_meV_per_A"]))
-    model, metadata = load_model(result.model_path)
+    model = load_model(result.model_path)
+    metadata = model.metadata
     assert isinstance(model, EquivariantPotential) and metadata["kind"] == "equivariant"

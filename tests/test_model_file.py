@@ -1,4 +1,4 @@
-"""Tests for nnpkit.training.model_file: round trip, metadata, and refusing bad files."""
+"""Tests for nnpkit.models.model_file: round trip, metadata, and refusing bad files."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import nnpkit
 from nnpkit.calculators import NNPCalculator
 from nnpkit.data.stats import DatasetStatistics
 from nnpkit.errors import ModelFileError
-from nnpkit.training.model_file import FORMAT_NAME, FORMAT_VERSION, load_model, save_model
+from nnpkit.models.model_file import FORMAT_NAME, FORMAT_VERSION, load_model, save_model
 
 
 def _predict(model, atoms: Atoms) -> tuple[float, np.ndarray, np.ndarray | None]:
@@ -51,7 +51,7 @@ def test_round_trip_gives_identical_predictions(make_model, tmp_path: Path, elem
     model = make_model(elements)
     reference = _predict(copy.deepcopy(model), builder())
     path = save_model(tmp_path / "m.nnp", model, statistics_for(elements))
-    loaded, metadata = load_model(path)
+    loaded = load_model(path)
     assert type(loaded) is type(model)
     assert not loaded.training
     assert next(loaded.parameters()).dtype == torch.float32
@@ -67,7 +67,8 @@ def test_round_trip_gives_identical_predictions(make_model, tmp_path: Path, elem
 
 def test_metadata(saved_alloy) -> None:
     path, model = saved_alloy
-    loaded, metadata = load_model(path)
+    loaded = load_model(path)
+    metadata = loaded.metadata
     assert metadata["elements"] == ["Cu", "Au"] == loaded.elements
     assert metadata["cutoff_A"] == model.cutoff == loaded.cutoff
     assert metadata["kind"] == "bpnn" == loaded.kind
@@ -81,14 +82,16 @@ def test_metadata(saved_alloy) -> None:
     assert header["format_version"] == str(FORMAT_VERSION) == "1"
     assert json.loads(header["metadata"]) == metadata
     torch.testing.assert_close(loaded.reference_energies,
-                               torch.tensor([-3.5, -3.2]), rtol=0, atol=1e-6)
+                               torch.tensor([-3.5, -3.2], dtype=torch.float64), rtol=0, atol=1e-6)
 
 
 def test_run_directory_is_accepted(saved_alloy) -> None:
     path, _ = saved_alloy
     assert path.name == "model.nnp"
-    from_dir, metadata_dir = load_model(path.parent)
-    from_file, metadata_file = load_model(path)
+    from_dir = load_model(path.parent)
+    metadata_dir = from_dir.metadata
+    from_file = load_model(path)
+    metadata_file = from_file.metadata
     assert metadata_dir == metadata_file
     atoms = cuau_triclinic()
     assert _predict(from_dir, atoms)[0] == _predict(from_file, atoms)[0]
@@ -123,7 +126,7 @@ def test_failed_write_keeps_old_file_and_leaves_no_temporary(saved_alloy, monkey
 def test_save_creates_parent_directories(make_model, tmp_path: Path) -> None:
     path = tmp_path / "runs" / "a" / "model.nnp"
     save_model(path, make_model(["Cu"]), statistics_for(["Cu"]))
-    assert load_model(path.parent)[1]["elements"] == ["Cu"]
+    assert load_model(path.parent).metadata["elements"] == ["Cu"]
 
 
 # --- refusing bad files -------------------------------------------------------------------
@@ -259,5 +262,5 @@ def test_pickle_is_never_loaded(make_model, tmp_path: Path, monkeypatch) -> None
     monkeypatch.setattr(pickle, "load", forbidden)
     monkeypatch.setattr(pickle, "loads", forbidden)
     monkeypatch.setattr(torch, "load", forbidden)
-    model, _ = load_model(valid)
+    model = load_model(valid)
     assert model.elements == ["Cu"]

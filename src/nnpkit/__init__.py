@@ -1,4 +1,13 @@
-"""nnpkit: neural network potentials from quantum reference data to science."""
+"""nnpkit: neural network potentials from quantum reference data to science.
+
+The two loaders are re-exported here (imported lazily, so ``import nnpkit`` stays light):
+
+- :func:`nnpkit.load_model` is :func:`nnpkit.models.model_file.load_model`: a model file or
+  run directory to a :class:`~nnpkit.models.potential.Potential` (metadata on
+  ``model.metadata``);
+- :func:`nnpkit.load_calculator` is :func:`nnpkit.calculators.load_calculator`: a model
+  file, run directory or committee to an ASE calculator.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +18,17 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "load_calculator", "load_model"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nnpkit.calculators import NNPCalculator
-    from nnpkit.models.potential import Potential
+    from nnpkit.calculators.loading import load_calculator
+    from nnpkit.models.model_file import load_model
 
 
-def load_calculator(path: str, **kwargs: Any) -> NNPCalculator:
-    """Load an ASE calculator from a model file or a run directory.
+def __getattr__(name: str) -> Any:
+    if name == "load_model":
+        from nnpkit.models.model_file import load_model
 
-    Args:
-        path: a ``.nnp`` model file or a run directory holding ``model.nnp``.
-        **kwargs: passed to :class:`nnpkit.calculators.NNPCalculator` (``device``, ``dtype``,
-            ``skin_A``: neighbour-list skin, Å).
-    """
-    from nnpkit.calculators import load_calculator as _load
+        return load_model
+    if name == "load_calculator":
+        from nnpkit.calculators.loading import load_calculator
 
-    return _load(path, **kwargs)
-
-
-def load_model(path: str) -> Potential:
-    """Load a :class:`~nnpkit.models.potential.Potential` from a model file or run directory."""
-    from nnpkit.training.model_file import load_model as _load
-
-    return _load(path)[0]
+        return load_calculator
+    raise AttributeError(f"module 'nnpkit' has no attribute {name!r}")

@@ -87,7 +87,7 @@ def test_neb_runs_on_an_nnpkit_model_file(tmp_path: Path) -> None:
     barriers is tested with EMT)."""
     from nnpkit.apps.growth.catalogue import calculator_factory
     from nnpkit.calculators import NNPCalculator
-    from nnpkit.training.model_file import save_model
+    from nnpkit.models.model_file import save_model
 
     path = save_model(tmp_path / "cu.nnp", build_small_model(["Cu"]), statistics_for(["Cu"]))
     make_calculator = calculator_factory(str(path))

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from nnpkit.atomic import atomic_write
+from nnpkit.file_writes import atomic_write
 
 __all__ = ["CURVE_FIELDS", "write_learning_curve", "plot_learning_curves"]
 

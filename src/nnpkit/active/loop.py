@@ -28,8 +28,8 @@ from ase import Atoms
 from nnpkit.active.config import ActiveLearningConfig
 from nnpkit.active.curve import write_learning_curve
 from nnpkit.active.explore import explore, select_frames
-from nnpkit.atomic import atomic_write
 from nnpkit.data.io import read_structures, write_structures
+from nnpkit.file_writes import atomic_write
 from nnpkit.labeling.farm import farm_client, label_to_store
 from nnpkit.labeling.methods import MethodSpec, parse_method
 from nnpkit.labeling.store import DatasetStore
@@ -85,7 +85,7 @@ def _train_and_test(config: ActiveLearningConfig, store: DatasetStore, spec: Met
                     folder: Path, iteration: int) -> dict[str, Any]:
     """Train iteration ``iteration``'s committee and measure it: one learning-curve row."""
     from nnpkit.training.committee import fit_committee
-    from nnpkit.training.metrics import evaluate_file
+    from nnpkit.training.evaluation import evaluate_file
 
     train_path = folder / "train.extxyz"
     if not train_path.is_file():
@@ -106,13 +106,14 @@ def _train_and_test(config: ActiveLearningConfig, store: DatasetStore, spec: Met
 def _explore_and_select(config: ActiveLearningConfig, store: DatasetStore, spec: MethodSpec,
                         folder: Path, row: dict[str, Any]) -> list[Atoms]:
     """Committee MD from training frames; the frames chosen for labelling (≤ budget)."""
-    from nnpkit.calculators.committee import load_committee_calculator
+    from nnpkit.calculators import CommitteeCalculator, load_calculator
     from nnpkit.labeling.workflow import starting_structure
 
     frames_path = folder / "frames.extxyz"
     training = read_structures(folder / "train.extxyz")
     if not frames_path.is_file():
-        calculator = load_committee_calculator(folder / "committee")
+        calculator = load_calculator(folder / "committee")
+        assert isinstance(calculator, CommitteeCalculator)  # fit_committee wrote it
         n_runs = (len(config.exploration.temperatures_K)
                   * config.exploration.trajectories_per_temperature)
         if config.exploration.start_from_training:

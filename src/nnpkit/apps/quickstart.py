@@ -13,8 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from nnpkit.atomic import atomic_write
 from nnpkit.data.io import write_structures
+from nnpkit.file_writes import atomic_write
 
 __all__ = ["QuickstartConfig", "run_quickstart"]
 
@@ -40,7 +40,7 @@ class QuickstartConfig(BaseModel):
 def run_quickstart(config: QuickstartConfig) -> dict:
     """Run the pipeline; returns (and writes to ``summary.json``) the headline numbers."""
     from nnpkit.labeling.datasets import ethanol_xtb_dataset
-    from nnpkit.md.cli_support import run_md_from_files
+    from nnpkit.md.from_files import run_md_from_files
     from nnpkit.training import fit, load_config
 
     started = time.monotonic()

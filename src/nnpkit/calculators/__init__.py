@@ -2,6 +2,6 @@
 
 from nnpkit.calculators.ase_calculator import NNPCalculator
 from nnpkit.calculators.committee import CommitteeCalculator
-from nnpkit.calculators.committee import load_any_calculator as load_calculator
+from nnpkit.calculators.loading import load_calculator
 
 __all__ = ["NNPCalculator", "CommitteeCalculator", "load_calculator"]

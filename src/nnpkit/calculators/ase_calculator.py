@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
 from typing import Any
 
 import torch
@@ -16,7 +15,7 @@ from nnpkit.derivatives import compute_properties
 from nnpkit.models.potential import Potential
 from nnpkit.neighbors import VerletNeighborList
 
-__all__ = ["NNPCalculator", "load_calculator"]
+__all__ = ["NNPCalculator"]
 
 
 class NNPCalculator(Calculator):
@@ -26,7 +25,8 @@ class NNPCalculator(Calculator):
     Args:
         model: any Potential.
         device: torch device for inference.
-        dtype: float32 (default, fast) or float64 (for finite-difference checks).
+        dtype: inference precision, float32 (fast) or float64 (finite-difference checks);
+            default: the model's own precision. Energies are summed in float64 either way.
         metadata: the model file's metadata, kept as ``calc.metadata``.
         skin_A: the neighbour list is built at cutoff + skin and reused until an atom has
             moved more than skin / 2 (or the cell changes), Å; 0 rebuilds every call.
@@ -35,16 +35,18 @@ class NNPCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
 
     def __init__(self, model: Potential, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32, metadata: dict | None = None,
+                 dtype: torch.dtype | None = None, metadata: dict | None = None,
                  skin_A: float = 0.5, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.device = torch.device(device)
+        if dtype is None:
+            dtype = next(model.parameters()).dtype
         self.dtype = dtype
         # a copy: casting or freezing must not change the caller's (maybe training) model
         self.model = copy.deepcopy(model).to(device=self.device, dtype=dtype).eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
-        self.metadata = metadata or {}
+        self.metadata = metadata if metadata is not None else dict(model.metadata)
         self._stress_wanted = False
         self.neighbors = VerletNeighborList(self.model.cutoff, skin_A)
 
@@ -76,13 +78,3 @@ class NNPCalculator(Calculator):
         if want_stress:
             stress = output["stress"].detach().cpu().double().numpy()[0]
             self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
-
-
-
-def load_calculator(path: str | os.PathLike, device: str | torch.device = "cpu",
-                    dtype: torch.dtype = torch.float32, skin_A: float = 0.5) -> NNPCalculator:
-    """An :class:`NNPCalculator` for a model file or a run directory."""
-    from nnpkit.training.model_file import load_model
-
-    model, metadata = load_model(path, device=device)
-    return NNPCalculator(model, device=device, dtype=dtype, metadata=metadata, skin_A=skin_A)

@@ -12,7 +12,6 @@ Standard deviations are population ones (``ddof=0``, numpy's default) over the m
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -22,11 +21,9 @@ from ase.calculators.calculator import all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from nnpkit.calculators.ase_calculator import NNPCalculator
-from nnpkit.calculators.ase_calculator import load_calculator as load_single_calculator
 from nnpkit.models.committee import Committee
 
-__all__ = ["CommitteeCalculator", "load_committee_calculator", "load_any_calculator",
-           "UNCERTAINTY_PROPERTIES"]
+__all__ = ["CommitteeCalculator", "UNCERTAINTY_PROPERTIES"]
 
 #: The uncertainty results a committee calculator adds.
 UNCERTAINTY_PROPERTIES = ["energy_std", "forces_std", "max_force_std"]
@@ -43,7 +40,7 @@ class CommitteeCalculator(NNPCalculator):
     Args:
         committee: the :class:`~nnpkit.models.committee.Committee` (copied, not changed).
         device: torch device for inference.
-        dtype: float32 (default) or float64.
+        dtype: float32 or float64; default: the members' precision.
         metadata: kept as ``calc.metadata`` (e.g. the committee file's paths).
     """
 
@@ -51,7 +48,7 @@ class CommitteeCalculator(NNPCalculator):
                               *UNCERTAINTY_PROPERTIES]
 
     def __init__(self, committee: Committee, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32, metadata: dict | None = None,
+                 dtype: torch.dtype | None = None, metadata: dict | None = None,
                  **kwargs: Any) -> None:
         if not isinstance(committee, Committee):
             raise TypeError(f"CommitteeCalculator needs a Committee, got {type(committee)}")
@@ -79,27 +76,3 @@ class CommitteeCalculator(NNPCalculator):
         }
         if want_stress:
             self.results["stress"] = full_3x3_to_voigt_6_stress(output["stress"][:, 0].mean(0))
-
-
-def load_committee_calculator(path: str | os.PathLike, device: str | torch.device = "cpu",
-                              dtype: torch.dtype = torch.float32, skin_A: float = 0.5
-                              ) -> CommitteeCalculator:
-    """A :class:`CommitteeCalculator` for a ``committee.json`` or its directory."""
-    from nnpkit.training.committee import committee_file, load_committee
-
-    committee = load_committee(path, device=device)
-    return CommitteeCalculator(committee, device=device, dtype=dtype, skin_A=skin_A,
-                               metadata={"committee": str(committee_file(path)),
-                                         "members": list(committee.sources)})
-
-
-def load_any_calculator(path: str | os.PathLike, device: str | torch.device = "cpu",
-                        dtype: torch.dtype = torch.float32, skin_A: float = 0.5
-                        ) -> NNPCalculator:
-    """A committee calculator when ``path`` is a committee (its ``committee.json`` or the
-    directory holding one), else an :class:`NNPCalculator` for the model file or run dir."""
-    from nnpkit.training.committee import committee_file
-
-    if committee_file(path) is not None:
-        return load_committee_calculator(path, device=device, dtype=dtype, skin_A=skin_A)
-    return load_single_calculator(path, device=device, dtype=dtype, skin_A=skin_A)

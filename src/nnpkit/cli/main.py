@@ -40,7 +40,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from nnpkit.training.metrics import evaluate_file
+    from nnpkit.training.evaluation import evaluate_file
 
     metrics = evaluate_file(args.model, args.data, args.energy_key, args.forces_key,
                             args.stress_key)
@@ -60,7 +60,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _md(args: argparse.Namespace) -> int:
-    from nnpkit.md.cli_support import run_md_from_files
+    from nnpkit.md.from_files import run_md_from_files
 
     summary = run_md_from_files(
         args.model, args.structure, temperature_K=args.temperature_K, steps=args.steps,

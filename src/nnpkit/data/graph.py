@@ -34,7 +34,8 @@ class AtomicGraph:
         edge_index: (centre, neighbour) atom indices [2, E], int64, sorted by centre.
         cell_shifts: integer cell shifts of the neighbour [E, 3], same dtype as positions.
         n_atoms: atoms per structure [B], int64.
-        energy: reference energy [B], eV (NaN where absent).
+        energy: reference energy [B], eV, always float64 (total energies of all-electron
+            labels reach 10^5 eV, beyond float32's resolution); NaN where absent.
         forces: reference forces [N, 3], eV/Å (NaN where absent).
         stress: reference stress [B, 3, 3], eV/Å³, ASE sign (NaN where absent).
     """
@@ -63,11 +64,12 @@ class AtomicGraph:
     def to(
         self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> AtomicGraph:
-        """Move to a device and/or cast the floating-point fields to ``dtype``."""
+        """Move to a device and/or cast the floating-point fields (but the float64
+        ``energy``) to ``dtype``."""
         changes = {}
         for field in dataclasses.fields(self):
             value: torch.Tensor = getattr(self, field.name)
-            if value.is_floating_point():
+            if value.is_floating_point() and field.name != "energy":
                 changes[field.name] = value.to(device=device, dtype=dtype)
             else:
                 changes[field.name] = value.to(device=device)
@@ -117,7 +119,7 @@ def atoms_to_graph(atoms: Atoms, cutoff: float, dtype: torch.dtype = torch.float
         edge_index=torch.as_tensor(np.stack([i, j]), dtype=torch.long),  # [2, E]
         cell_shifts=torch.as_tensor(shifts, dtype=dtype),  # [E, 3]
         n_atoms=torch.tensor([n], dtype=torch.long),  # [1]
-        energy=torch.tensor([energy], dtype=dtype),  # [1]
+        energy=torch.tensor([energy], dtype=torch.float64),  # [1]
         forces=torch.as_tensor(forces, dtype=dtype),  # [N, 3]
         stress=torch.as_tensor(stress, dtype=dtype).unsqueeze(0),  # [1, 3, 3]
     )

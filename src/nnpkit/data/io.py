@@ -22,8 +22,8 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.db.core import reserved_keys
 from ase.io.formats import string2index
 
-from nnpkit.atomic import atomic_write
 from nnpkit.errors import DataError
+from nnpkit.file_writes import atomic_write
 
 __all__ = ["LabelKeys", "read_structures", "write_structures", "write_database"]
 

@@ -22,7 +22,7 @@ def starting_structure(name_or_path: str | os.PathLike) -> Atoms:
 
     path = Path(name_or_path)
     if path.is_file():
-        from nnpkit.md.cli_support import read_first_structure
+        from nnpkit.md.from_files import read_first_structure
 
         return read_first_structure(path)
     if str(name_or_path) in g2.names:

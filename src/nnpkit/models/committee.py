@@ -5,8 +5,7 @@ energies are the members' mean (so its autograd forces are the mean forces), and
 :meth:`Committee.member_properties` gives every member's energy, forces and stress on one
 graph, from which the calculators and metrics take the spread. Members must agree on the
 elements and the cutoff, since they share one neighbour list. Loading a committee from
-files is :func:`nnpkit.training.committee.load_committee` (the model file format lives in
-the training layer).
+files is :func:`nnpkit.models.committee_file.load_committee`.
 """
 
 from __future__ import annotations

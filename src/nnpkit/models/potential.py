@@ -30,6 +30,7 @@ class Potential(nn.Module):
     """
 
     kind: ClassVar[str] = ""
+    metadata: dict
     species_of_number: torch.Tensor
     reference_energies: torch.Tensor
     energy_scale: torch.Tensor
@@ -42,6 +43,7 @@ class Potential(nn.Module):
         for k, symbol in enumerate(self.elements):
             species_of_number[atomic_numbers[symbol]] = k
         self.register_buffer("species_of_number", species_of_number, persistent=False)
+        self.metadata = {}
 
     def species(self, numbers: torch.Tensor) -> torch.Tensor:
         """Element index [N] of each atom; unknown elements raise UnknownElementError."""
@@ -59,22 +61,43 @@ class Potential(nn.Module):
         """Per-element reference energies [S] (eV) and the output scale (eV) as buffers.
 
         Model families that learn a scaled, shifted per-atom energy call this in their
-        constructor and finish ``atomic_energies`` with :meth:`scale_and_shift`.
+        constructor and finish ``atomic_energies`` with :meth:`scale_and_shift`. The
+        reference energies stay float64 whatever the model's precision (see
+        :meth:`_apply`): all-electron references reach 10^5 eV per structure, where
+        float32 resolves only ~0.02 eV.
         """
-        self.register_buffer("reference_energies", torch.zeros(len(self.elements)))  # [S]
+        self.register_buffer("reference_energies",
+                             torch.zeros(len(self.elements), dtype=torch.float64))  # [S]
         self.register_buffer("energy_scale", torch.ones(()))
+
+    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]  # torch's signature
+        """``.to()``, ``.float()``, ``.cuda()``…, keeping ``reference_energies`` float64."""
+        reference = self._buffers.get("reference_energies")
+        super()._apply(fn, recurse)
+        if reference is not None:
+            moved = self._buffers["reference_energies"]
+            assert moved is not None
+            self._buffers["reference_energies"] = reference.to(device=moved.device,
+                                                               dtype=torch.float64)
+        return self
 
     def set_statistics(self, statistics: DatasetStatistics) -> None:
         """Take per-element reference energies and the output scale from the dataset."""
         if list(statistics.elements) != self.elements:
             raise ValueError(
                 f"statistics are for elements {statistics.elements}, model has {self.elements}")
-        self.reference_energies.copy_(torch.tensor(statistics.reference_energies_eV))
+        self.reference_energies.copy_(
+            torch.tensor(statistics.reference_energies_eV, dtype=torch.float64))
         self.energy_scale.fill_(statistics.energy_scale_eV)
 
     def scale_and_shift(self, raw: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
-        """``raw · energy_scale + reference_energy[species]``: per-atom energies [N], eV."""
-        return raw * self.energy_scale + self.reference_energies[species]
+        """``raw · energy_scale + reference_energy[species]``: per-atom energies [N], eV.
+
+        The network part is computed in the model's precision; the reference energy is
+        added in float64, so the result is float64 and large total energies keep their
+        digits. Forces are unchanged: the reference energies do not depend on positions.
+        """
+        return (raw * self.energy_scale).double() + self.reference_energies[species]
 
     def fit_feature_normalization(self, graphs: Iterable[AtomicGraph]) -> None:
         """Adapt input normalisation to (a sample of) the training graphs; default: none."""
@@ -84,9 +107,11 @@ class Potential(nn.Module):
         raise NotImplementedError
 
     def forward(self, graph: AtomicGraph) -> dict[str, torch.Tensor]:
-        """``{"atomic_energies": [N], "energy": [B]}``, eV."""
+        """``{"atomic_energies": [N], "energy": [B]}``, eV; the energies are summed in
+        float64 (the reported energy), whatever the network's precision."""
         atomic = self.atomic_energies(graph)
-        energy = atomic.new_zeros(graph.n_structures).index_add(0, graph.batch, atomic)
+        atomic = atomic.double()
+        energy = atomic.new_zeros(graph.n_structures).index_add(0, graph.batch, atomic)  # [B]
         return {"atomic_energies": atomic, "energy": energy}
 
     def hyperparameters(self) -> dict:

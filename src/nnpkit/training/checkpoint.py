@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from nnpkit.atomic import atomic_write
 from nnpkit.errors import ModelFileError
+from nnpkit.file_writes import atomic_write
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
 

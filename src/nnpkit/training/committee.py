@@ -1,4 +1,4 @@
-"""Committees: train N members with one call, and load them back.
+"""Committees: train N members with one call (loaded by :mod:`nnpkit.models.committee_file`).
 
 ``fit_committee(config, n_members)`` trains member k with seed ``training.seed + k`` into
 ``<output>/member_<k>/`` (each an ordinary run directory), on the same train/validation/
@@ -14,27 +14,20 @@ Member paths are relative to the JSON file, so a committee directory can be move
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from nnpkit.atomic import atomic_write
-from nnpkit.errors import ConfigError, ModelFileError
-from nnpkit.models.committee import Committee
+from nnpkit.errors import ConfigError
+from nnpkit.models.committee_file import write_committee_file
+from nnpkit.models.model_file import MODEL_FILENAME
 from nnpkit.training.config import RunConfig
 from nnpkit.training.dataset import PreparedData, prepare_data
-from nnpkit.training.model_file import MODEL_FILENAME, load_model
 from nnpkit.training.trainer import FitResult, fit
 
-__all__ = ["COMMITTEE_FILENAME", "CommitteeResult", "fit_committee", "load_committee",
-           "committee_file"]
-
-COMMITTEE_FILENAME = "committee.json"
-COMMITTEE_FORMAT = "nnpkit-committee"
-COMMITTEE_FORMAT_VERSION = 1
+__all__ = ["CommitteeResult", "fit_committee"]
 
 
 @dataclass
@@ -109,62 +102,6 @@ def fit_committee(config: RunConfig, n_members: int, bootstrap: bool = False
             model_path = result.model_path
         member_paths.append(model_path)
         metrics.append(json.loads(metrics_path.read_text())["test"])
-    document = {
-        "format": COMMITTEE_FORMAT, "format_version": COMMITTEE_FORMAT_VERSION,
-        "members": [path.relative_to(run_dir).as_posix() for path in member_paths],
-        "seeds": [config.training.seed + k for k in range(n_members)],
-        "bootstrap": bootstrap,
-    }
-    committee_path = run_dir / COMMITTEE_FILENAME
-    text = json.dumps(document, indent=2)
-    atomic_write(committee_path, lambda tmp: Path(tmp).write_text(text))
+    committee_path = write_committee_file(
+        run_dir, member_paths, [config.training.seed + k for k in range(n_members)], bootstrap)
     return CommitteeResult(run_dir, committee_path, member_paths, metrics, skipped)
-
-
-def committee_file(path: str | os.PathLike) -> Path | None:
-    """The ``committee.json`` that ``path`` names (the file or its directory), else None."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / COMMITTEE_FILENAME
-    return path if path.name.endswith(".json") and path.is_file() else None
-
-
-def load_committee(path: str | os.PathLike, device: str | torch.device = "cpu") -> Committee:
-    """Load a committee from its ``committee.json`` or the directory holding it.
-
-    Each member is read with :func:`~nnpkit.training.model_file.load_model` (safe: no code
-    is executed). Returns a float32 :class:`Committee` in eval mode on ``device``.
-
-    Raises:
-        ModelFileError: no committee file, a malformed one, a missing or invalid member
-            file, or members that disagree on elements or cutoff (naming the member).
-    """
-    json_path = committee_file(path)
-    if json_path is None:
-        raise ModelFileError(f"no {COMMITTEE_FILENAME} at {path}")
-    try:
-        document = json.loads(json_path.read_text())
-    except (OSError, ValueError) as error:
-        raise ModelFileError(f"{json_path}: not a readable committee file ({error})") from error
-    if not isinstance(document, dict) or document.get("format") != COMMITTEE_FORMAT:
-        raise ModelFileError(f"{json_path}: not an nnpkit committee file")
-    if document.get("format_version") != COMMITTEE_FORMAT_VERSION:
-        raise ModelFileError(f"{json_path}: unknown committee format version "
-                             f"{document.get('format_version')!r}")
-    entries = document.get("members")
-    if not isinstance(entries, list) or not entries:
-        raise ModelFileError(f"{json_path}: 'members' must be a non-empty list of model files")
-    members, sources = [], []
-    for index, entry in enumerate(entries):
-        member_path = json_path.parent / str(entry)
-        try:
-            model, _ = load_model(member_path, device=device)
-        except ModelFileError as error:
-            raise ModelFileError(f"{json_path}: committee member {index}: {error}") from error
-        members.append(model)
-        sources.append(str(member_path))
-    try:
-        committee = Committee(members, sources)
-    except ModelFileError as error:
-        raise ModelFileError(f"{json_path}: {error}") from error
-    return committee.eval()

@@ -21,19 +21,19 @@ import yaml
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-from nnpkit.atomic import atomic_write
 from nnpkit.data.graph import AtomicGraph, collate
 from nnpkit.derivatives import compute_properties
 from nnpkit.errors import ConfigError, TrainingError
+from nnpkit.file_writes import atomic_write
+from nnpkit.models.model_file import save_model
 from nnpkit.models.potential import Potential
 from nnpkit.models.registry import build_model
 from nnpkit.training.checkpoint import load_checkpoint, save_checkpoint
 from nnpkit.training.config import RunConfig
 from nnpkit.training.dataset import PreparedData, prepare_data
 from nnpkit.training.loss import weighted_loss
-from nnpkit.training.metrics import evaluate
-from nnpkit.training.model_file import save_model
 from nnpkit.training.plots import plot_learning_curve, plot_parity
+from nnpkit.training.prediction import evaluate
 
 if TYPE_CHECKING:
     from nnpkit.training.distributed import DistributedContext
@@ -238,9 +238,9 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
 
 def _finish(run_dir: Path, data: PreparedData, history: list[dict], epochs: int, reason: str,
             device: str) -> FitResult:
-    from nnpkit.training.model_file import load_model
+    from nnpkit.models.model_file import load_model
 
-    best_model, _ = load_model(run_dir / "model.nnp", device=device)
+    best_model = load_model(run_dir / "model.nnp", device=device)
     best_model = best_model.double()
     test_metrics, predictions = evaluate(best_model, [g.to(dtype=torch.float64)
                                                       for g in data.test])

@@ -30,8 +30,8 @@ from tqdm.auto import tqdm
 
 from nnpkit.apps.growth.config import BarrierConfig
 from nnpkit.apps.growth.lattice import DIRECTIONS, decode_codes, hop_codes_of
-from nnpkit.atomic import atomic_write
 from nnpkit.errors import DataError, LabelingError
+from nnpkit.file_writes import atomic_write
 
 __all__ = ["calculator_factory", "relaxed_lattice_constant", "random_environments",
            "slab_for", "neb_environment", "build_catalogue", "save_catalogue",

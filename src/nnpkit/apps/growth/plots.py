@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from nnpkit.atomic import atomic_write  # noqa: E402
+from nnpkit.file_writes import atomic_write  # noqa: E402
 
 __all__ = ["plot_snapshot", "plot_timeseries", "plot_parity", "plot_growth_modes"]
 

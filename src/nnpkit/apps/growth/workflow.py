@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from nnpkit.apps.growth.config import BarrierConfig, GrowthRunConfig
 from nnpkit.apps.growth.observables import surface_observables
 from nnpkit.apps.growth.simulation import GrowthSimulation
-from nnpkit.atomic import atomic_write
+from nnpkit.file_writes import atomic_write
 
 __all__ = ["run_growth", "build_barriers", "SERIES_KEYS"]
 

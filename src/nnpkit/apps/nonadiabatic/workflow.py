@@ -18,8 +18,8 @@ from nnpkit.apps.nonadiabatic.plots import plot_populations
 from nnpkit.apps.nonadiabatic.potentials import resolve_potential
 from nnpkit.apps.nonadiabatic.scattering import fssh_scattering
 from nnpkit.apps.quantum.tully import MODEL_NAMES
-from nnpkit.atomic import atomic_write
 from nnpkit.errors import ConfigError
+from nnpkit.file_writes import atomic_write
 
 __all__ = ["run_fssh_scattering", "run_exact_scattering"]
 

@@ -19,7 +19,7 @@ from ase import units  # noqa: E402
 
 from nnpkit.apps.quantum.eigenstates import Eigenstates  # noqa: E402
 from nnpkit.apps.quantum.gp import GaussianProcessPES  # noqa: E402
-from nnpkit.atomic import atomic_write  # noqa: E402
+from nnpkit.file_writes import atomic_write  # noqa: E402
 
 __all__ = ["plot_gp_surface", "plot_wavefunctions"]
 

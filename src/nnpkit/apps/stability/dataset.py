@@ -35,9 +35,9 @@ from nnpkit.apps.stability.hull import (
     label_structures,
 )
 from nnpkit.apps.stability.prototypes import elemental_references, generate_prototypes
-from nnpkit.atomic import atomic_write
 from nnpkit.data.io import write_structures
 from nnpkit.errors import ConfigError, DataError
+from nnpkit.file_writes import atomic_write
 
 __all__ = [
     "EMT_METALS",

@@ -33,7 +33,7 @@ from nnpkit.apps.stability.features import (
 from nnpkit.apps.stability.hull import HULL_TOLERANCE_eV_PER_ATOM
 from nnpkit.apps.stability.metrics import classification_metrics, top_fraction_threshold
 from nnpkit.apps.stability.model import MODEL_FILENAME, StabilityModel
-from nnpkit.atomic import atomic_write
+from nnpkit.file_writes import atomic_write
 
 __all__ = ["random_frame", "train_stability", "plot_learning_curves"]
 

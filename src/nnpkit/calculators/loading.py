@@ -1,0 +1,41 @@
+"""``load_calculator``: the one way from a model or committee file to an ASE calculator."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from nnpkit.calculators.ase_calculator import NNPCalculator
+from nnpkit.calculators.committee import CommitteeCalculator
+from nnpkit.models.committee_file import committee_file, load_committee
+from nnpkit.models.model_file import load_model
+
+__all__ = ["load_calculator"]
+
+
+def load_calculator(path: str | os.PathLike, device: str | torch.device = "cpu",
+                    dtype: torch.dtype | None = None, skin_A: float = 0.5,
+                    key: bytes | str | os.PathLike | None = None) -> NNPCalculator:
+    """An ASE calculator for a model file, a run directory, or a committee.
+
+    Args:
+        path: a ``.nnp`` file, a run directory holding ``model.nnp``, or a committee
+            (its ``committee.json`` or the directory holding one: a
+            :class:`~nnpkit.calculators.CommitteeCalculator` with uncertainties).
+        device: torch device for inference.
+        dtype: inference precision; default: the precision the model was trained in.
+        skin_A: Verlet neighbour-list skin, Å (0 rebuilds the list at every call).
+        key: require a valid HMAC signature with this key (bytes or a key file).
+    """
+    json_path = committee_file(path)
+    if json_path is not None:
+        if key is not None:
+            raise ValueError("signed committees are not supported: sign and load the "
+                             "member model files one by one")
+        committee = load_committee(path, device=device, dtype=dtype)
+        return CommitteeCalculator(committee, device=device, dtype=dtype, skin_A=skin_A,
+                                   metadata={"committee": str(json_path),
+                                             "members": list(committee.sources)})
+    model = load_model(path, device=device, dtype=dtype, key=key)
+    return NNPCalculator(model, device=device, dtype=dtype, skin_A=skin_A)
