@@ -24,8 +24,8 @@ from nnpkit.apps.nonadiabatic.training import (
     DiabaticTrainingConfig,
     fit_diabatic_mlp,
 )
-from nnpkit.apps.quantum.tully import tully_model
 from nnpkit.file_writes import atomic_write
+from nnpkit.wavepackets.tully import tully_model
 
 KEYS = ("transmission_lower", "transmission_upper", "reflection_lower", "reflection_upper")
 MOMENTA = {1: 15.0, 2: 30.0, 3: 15.0}

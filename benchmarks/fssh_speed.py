@@ -31,8 +31,8 @@ from nnpkit.apps.nonadiabatic.training import (
     DiabaticTrainingConfig,
     fit_diabatic_mlp,
 )
-from nnpkit.apps.quantum.tully import tully_model
 from nnpkit.file_writes import atomic_write
+from nnpkit.wavepackets.tully import tully_model
 
 KEYS = ("transmission_lower", "transmission_upper", "reflection_lower", "reflection_upper")
 

@@ -31,8 +31,8 @@ def morse_levels() -> dict:
     import numpy as np
 
     from nnpkit.apps.quantum.eigenstates import grid_eigenstates, imaginary_time_eigenstates
-    from nnpkit.apps.quantum.grid import Grid
     from nnpkit.apps.quantum.potentials import Morse, evaluate_on_grid
+    from nnpkit.wavepackets.grid import Grid
 
     morse = Morse()
     exact = morse.levels(MASS_OH, 10)
@@ -64,8 +64,8 @@ def eckart() -> dict:
 def propagator() -> dict:
     import numpy as np
 
-    from nnpkit.apps.quantum.grid import Grid
-    from nnpkit.apps.quantum.split_operator import SplitOperator
+    from nnpkit.wavepackets.grid import Grid
+    from nnpkit.wavepackets.split_operator import SplitOperator
 
     grid = Grid([-6.0, -6.0], [6.0, 6.0], [64, 64])
     x, y = grid.mesh()
@@ -156,11 +156,11 @@ def water(out: Path) -> dict:
 
     from nnpkit.apps.quantum.active import learn_actively, learn_by_placement
     from nnpkit.apps.quantum.eigenstates import grid_eigenstates
-    from nnpkit.apps.quantum.grid import Grid
     from nnpkit.apps.quantum.plots import plot_gp_surface, plot_wavefunctions
     from nnpkit.apps.quantum.potentials import evaluate_on_grid
     from nnpkit.apps.quantum.scan import ScanReference, load_scan_config
     from nnpkit.apps.quantum.workflow import AMU_AU, converged_levels
+    from nnpkit.wavepackets.grid import Grid
 
     config = load_scan_config(Path(__file__).resolve().parents[1]
                               / "examples/quantum/water_oh_scan.yaml")

@@ -35,8 +35,8 @@ def _textbook(grid, potential, mass, dt, psi, n_steps):  # type: ignore[no-untyp
 def _split_operator(shape: tuple[int, ...], n_steps: int) -> dict:
     import numpy as np
 
-    from nnpkit.apps.quantum.grid import Grid
-    from nnpkit.apps.quantum.split_operator import SplitOperator
+    from nnpkit.wavepackets.grid import Grid
+    from nnpkit.wavepackets.split_operator import SplitOperator
 
     grid = Grid([-8.0] * len(shape), [8.0] * len(shape), list(shape))
     mesh = grid.mesh()

@@ -8,8 +8,8 @@ import torch
 
 from nnpkit.apps.nonadiabatic.adiabatic import adiabatic_states, align_phases
 from nnpkit.apps.nonadiabatic.networks import DiabaticMLP, NetworkPotential
-from nnpkit.apps.quantum.tully import model_by_name, tully_model
 from nnpkit.errors import ConfigError
+from nnpkit.wavepackets.tully import model_by_name, tully_model
 
 STEP = 1e-5
 

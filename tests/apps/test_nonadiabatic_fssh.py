@@ -12,8 +12,8 @@ from nnpkit.apps.nonadiabatic.conical import conical_dynamics
 from nnpkit.apps.nonadiabatic.exact import WavepacketConfig, exact_scattering
 from nnpkit.apps.nonadiabatic.fssh import FSSHConfig, _decohere, _rescale, kinetic_energy
 from nnpkit.apps.nonadiabatic.scattering import fssh_scattering
-from nnpkit.apps.quantum.tully import model_by_name, tully_model
 from nnpkit.cli.nonadiabatic import register
+from nnpkit.wavepackets.tully import model_by_name, tully_model
 
 FOUR = ("transmission_lower", "transmission_upper", "reflection_lower", "reflection_upper")
 

@@ -16,8 +16,8 @@ from nnpkit.apps.nonadiabatic.training import (
     DiabaticTrainingConfig,
     fit_diabatic_mlp,
 )
-from nnpkit.apps.quantum.tully import model_by_name, tully_model
 from nnpkit.errors import ConfigError, DataError, ModelFileError
+from nnpkit.wavepackets.tully import model_by_name, tully_model
 
 
 def _data(model, n=121, low=-10.0, high=10.0) -> DiabaticData:

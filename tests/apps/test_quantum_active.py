@@ -13,10 +13,10 @@ from nnpkit.apps.quantum.active import (
     reference_from_potential,
 )
 from nnpkit.apps.quantum.eigenstates import grid_eigenstates
-from nnpkit.apps.quantum.grid import Grid
 from nnpkit.apps.quantum.potentials import Morse, MullerBrown, evaluate_on_grid
 from nnpkit.apps.quantum.stationary import match_points, stationary_points
 from nnpkit.errors import ConfigError, LabelingError
+from nnpkit.wavepackets.grid import Grid
 
 MASS_OH = 0.9483 * 1822.888
 CM_PER_HARTREE = 219474.63

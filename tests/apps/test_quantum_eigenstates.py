@@ -10,10 +10,10 @@ from nnpkit.apps.quantum.eigenstates import (
     grid_hamiltonian,
     imaginary_time_eigenstates,
 )
-from nnpkit.apps.quantum.grid import Grid
 from nnpkit.apps.quantum.observables import tunnelling_splitting, zero_point_energy
 from nnpkit.apps.quantum.potentials import DoubleWell, Harmonic, Morse, evaluate_on_grid
 from nnpkit.errors import ConfigError
+from nnpkit.wavepackets.grid import Grid
 
 MASS_OH = 0.9483 * 1822.888  # reduced mass of O-H, electron masses
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from nnpkit.apps.quantum.eigenstates import grid_eigenstates
-from nnpkit.apps.quantum.grid import Grid
 from nnpkit.apps.quantum.observables import (
     autocorrelation,
     spectrum,
@@ -14,7 +13,8 @@ from nnpkit.apps.quantum.observables import (
     well_population,
 )
 from nnpkit.apps.quantum.potentials import DoubleWell, Morse, evaluate_on_grid
-from nnpkit.apps.quantum.split_operator import SplitOperator
+from nnpkit.wavepackets.grid import Grid
+from nnpkit.wavepackets.split_operator import SplitOperator
 
 MASS_OH = 0.9483 * 1822.888
 

@@ -8,10 +8,10 @@ from ase import units
 
 from nnpkit.apps.quantum.active import learn_actively
 from nnpkit.apps.quantum.eigenstates import grid_eigenstates
-from nnpkit.apps.quantum.grid import Grid
 from nnpkit.apps.quantum.scan import ScanReference, load_scan_config
 from nnpkit.apps.quantum.workflow import AMU_AU, converged_levels
 from nnpkit.errors import ConfigError
+from nnpkit.wavepackets.grid import Grid
 
 pytest.importorskip("tblite")
 EXAMPLE = "examples/quantum/water_oh_scan.yaml"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnpkit.apps.quantum.grid import Grid
-from nnpkit.apps.quantum.split_operator import SplitOperator
 from nnpkit.errors import ConfigError
+from nnpkit.wavepackets.grid import Grid
+from nnpkit.wavepackets.split_operator import SplitOperator
 
 
 def gaussian(x: np.ndarray, x0: float, sigma: float, k0: float) -> np.ndarray:

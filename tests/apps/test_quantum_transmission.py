@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnpkit.apps.quantum.grid import Grid
 from nnpkit.apps.quantum.potentials import Eckart, builtin_potential, evaluate_on_grid
-from nnpkit.apps.quantum.split_operator import SplitOperator
 from nnpkit.apps.quantum.transmission import manolopoulos_cap, transmission_spectrum
 from nnpkit.errors import ConfigError
+from nnpkit.wavepackets.grid import Grid
+from nnpkit.wavepackets.split_operator import SplitOperator
 
 MASS_H = 1836.15
 

@@ -1,7 +1,7 @@
 """nnpkit.apps.nonadiabatic: photochemistry on a (learned) diabatic Hamiltonian.
 
 A diabatic potential gives the symmetric ``n × n`` matrix ``H_d(q)`` and its gradient in
-atomic units (analytic Tully and LVC models from :mod:`nnpkit.apps.quantum.tully`, or a
+atomic units (analytic Tully and LVC models from :mod:`nnpkit.wavepackets.tully`, or a
 trained :class:`DiabaticMLP`). Diagonalisation gives adiabatic energies, gradients and
 nonadiabatic couplings; :func:`fssh_scattering` / :func:`run_fssh` run fewest-switches
 surface hopping on thousands of trajectories at once; :func:`exact_scattering` is the

@@ -3,7 +3,7 @@
 A Gaussian packet ``exp(-(x-x0)²/(4σ²) + i k x)`` on the lower adiabatic state (σ = 20/k,
 the packet that :mod:`~nnpkit.apps.nonadiabatic.scattering` samples FSSH from) is
 propagated with the multi-state split-operator propagator of
-:mod:`nnpkit.apps.quantum.split_operator`. Absorbing masks ``exp(-W(x) dt)`` (quadratic
+:mod:`nnpkit.wavepackets.split_operator`. Absorbing masks ``exp(-W(x) dt)`` (quadratic
 ``W`` in the outer ``absorber_bohr`` of each side) remove the outgoing flux; every removed
 density is projected onto the local adiabatic states and booked as transmitted (x > 0) or
 reflected (x < 0) per state. The run stops when less than ``tolerance`` of the norm is
@@ -25,9 +25,9 @@ from tqdm import tqdm
 
 from nnpkit.apps.nonadiabatic.potentials import DiabaticPotential, masses_of
 from nnpkit.apps.nonadiabatic.scattering import EXIT_BOHR, packet_width, start_position
-from nnpkit.apps.quantum.grid import Grid
-from nnpkit.apps.quantum.split_operator import SplitOperator
 from nnpkit.errors import ConfigError
+from nnpkit.wavepackets.grid import Grid
+from nnpkit.wavepackets.split_operator import SplitOperator
 
 __all__ = ["WavepacketConfig", "ExactScattering", "scattering_grid", "exact_scattering"]
 

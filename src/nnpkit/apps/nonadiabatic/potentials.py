@@ -2,7 +2,7 @@
 
 Anything with ``n_states``, ``n_dim``, ``masses_au()`` and ``evaluate(q) -> (H, dH)`` in
 atomic units is a :class:`DiabaticPotential`: the analytic models of
-:mod:`nnpkit.apps.quantum.tully`, the learned :class:`~nnpkit.apps.nonadiabatic.networks.
+:mod:`nnpkit.wavepackets.tully`, the learned :class:`~nnpkit.apps.nonadiabatic.networks.
 DiabaticMLP` (through :class:`~nnpkit.apps.nonadiabatic.networks.NetworkPotential`) and
 the atomistic :class:`~nnpkit.apps.nonadiabatic.molecular.MolecularDiabaticPotential`.
 """
@@ -14,8 +14,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from nnpkit.apps.quantum.tully import MODEL_NAMES, DiabaticModel, model_by_name
 from nnpkit.errors import ConfigError
+from nnpkit.wavepackets.tully import MODEL_NAMES, DiabaticModel, model_by_name
 
 __all__ = ["DiabaticPotential", "masses_of", "resolve_potential", "check_potential"]
 

@@ -17,9 +17,9 @@ from nnpkit.apps.nonadiabatic.fssh import FSSHConfig
 from nnpkit.apps.nonadiabatic.plots import plot_populations
 from nnpkit.apps.nonadiabatic.potentials import resolve_potential
 from nnpkit.apps.nonadiabatic.scattering import fssh_scattering
-from nnpkit.apps.quantum.tully import MODEL_NAMES
 from nnpkit.errors import ConfigError
 from nnpkit.file_writes import atomic_write
+from nnpkit.wavepackets.tully import MODEL_NAMES
 
 __all__ = ["run_fssh_scattering", "run_exact_scattering"]
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+#: Re-exported from the shared :mod:`nnpkit.wavepackets` (also used by apps.nonadiabatic).
+_SHARED = {"Grid": "grid", "SplitOperator": "split_operator"}
+
 _LAZY = {
-    "Grid": "grid",
-    "SplitOperator": "split_operator",
     "Eigenstates": "eigenstates",
     "grid_eigenstates": "eigenstates",
     "imaginary_time_eigenstates": "eigenstates",
@@ -52,11 +53,12 @@ _LAZY = {
     "levels": "workflow",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = sorted({**_LAZY, **_SHARED})
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SHARED:
+        return getattr(importlib.import_module(f"nnpkit.wavepackets.{_SHARED[name]}"), name)
     if name in _LAZY:
-        module = importlib.import_module(f"nnpkit.apps.quantum.{_LAZY[name]}")
-        return getattr(module, name)
+        return getattr(importlib.import_module(f"nnpkit.apps.quantum.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'nnpkit.apps.quantum' has no attribute {name!r}")

@@ -27,9 +27,9 @@ import scipy.sparse
 import scipy.sparse.linalg
 from tqdm.auto import tqdm
 
-from nnpkit.apps.quantum.grid import Grid
-from nnpkit.apps.quantum.split_operator import SplitOperator
 from nnpkit.errors import ConfigError
+from nnpkit.wavepackets.grid import Grid
+from nnpkit.wavepackets.split_operator import SplitOperator
 
 __all__ = ["Eigenstates", "sinc_dvr_kinetic", "fourier_grid_kinetic", "grid_hamiltonian",
            "apply_hamiltonian", "grid_eigenstates", "imaginary_time_eigenstates"]

@@ -14,8 +14,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from nnpkit.apps.quantum.eigenstates import Eigenstates
-from nnpkit.apps.quantum.split_operator import SplitOperator
 from nnpkit.errors import ConfigError
+from nnpkit.wavepackets.split_operator import SplitOperator
 
 __all__ = ["autocorrelation", "spectrum", "spectrum_peaks", "tunnelling_splitting",
            "zero_point_energy", "well_population"]

@@ -5,7 +5,7 @@ Every potential is a frozen dataclass with ``n_dim``, ``__call__(coordinates)`` 
 and ``default_bounds()`` giving a box that holds the interesting region. Where quantum
 mechanics has a closed form it is a method: :meth:`Morse.levels` and
 :meth:`Eckart.transmission`. Tully's scattering models come from
-:mod:`nnpkit.apps.quantum.tully` as multi-state :class:`TullyPotential` wrappers.
+:mod:`nnpkit.wavepackets.tully` as multi-state :class:`TullyPotential` wrappers.
 
 The Müller–Brown surface is in its own (dimensionless) units, scaled by ``scale``.
 """
@@ -209,7 +209,7 @@ class TullyPotential:
     n_dim: int = field(default=1, init=False)
 
     def _model(self) -> Any:
-        from nnpkit.apps.quantum.tully import tully_model
+        from nnpkit.wavepackets.tully import tully_model
 
         return tully_model(int(self.number))
 

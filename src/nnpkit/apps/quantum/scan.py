@@ -20,7 +20,7 @@ from ase.calculators.calculator import Calculator
 from ase.io import read
 from pydantic import BaseModel, ConfigDict, Field
 
-from nnpkit.errors import ConfigError, LabelingError
+from nnpkit.errors import REFERENCE_FAILURES, ConfigError, LabelingError
 from nnpkit.typed_config import load_typed_config
 
 __all__ = ["BondCoordinate", "ScanConfig", "ScanReference", "load_scan_config"]
@@ -140,7 +140,7 @@ class ScanReference:
         try:
             energy = float(atoms.get_potential_energy())
             forces = atoms.get_forces()  # [n_atoms, 3] eV/Å
-        except Exception as error:  # any calculator failure, with the geometry named
+        except REFERENCE_FAILURES as error:  # a failed calculation, with the geometry named
             raise LabelingError(f"{self.config.calculator} failed at bonds "
                                 f"{(np.asarray(q) * units.Bohr).round(4).tolist()} Å: {error}"
                                 ) from error

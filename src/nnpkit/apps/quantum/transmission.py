@@ -1,7 +1,7 @@
 """Energy-resolved transmission probabilities by flux, from one wavepacket (1D).
 
 A Gaussian wavepacket starts in the flat left asymptote on one adiabatic channel and is
-propagated with :class:`~nnpkit.apps.quantum.split_operator.SplitOperator` between two
+propagated with :class:`~nnpkit.wavepackets.split_operator.SplitOperator` between two
 Manolopoulos transmission-free absorbing potentials (J. Chem. Phys. 117, 9552 (2002)).
 At a dividing point ``x_f`` past the interaction region the wavefunction and its
 (spectral) derivative are Fourier transformed from time to energy on the fly,
@@ -25,10 +25,10 @@ import numpy as np
 import scipy.fft
 from tqdm.auto import tqdm
 
-from nnpkit.apps.quantum.grid import Grid
 from nnpkit.apps.quantum.potentials import evaluate_on_grid
-from nnpkit.apps.quantum.split_operator import SplitOperator
 from nnpkit.errors import ConfigError
+from nnpkit.wavepackets.grid import Grid
+from nnpkit.wavepackets.split_operator import SplitOperator
 
 __all__ = ["TransmissionResult", "manolopoulos_cap", "transmission_spectrum"]
 

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from ase import units
 
-from nnpkit.apps.quantum.grid import Grid
 from nnpkit.apps.quantum.potentials import builtin_potential, evaluate_on_grid
 from nnpkit.errors import ConfigError
+from nnpkit.wavepackets.grid import Grid
 
 __all__ = ["parse_params", "load_potential", "converged_levels", "levels", "transmission",
            "fit_gp"]

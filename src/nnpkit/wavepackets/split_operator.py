@@ -21,8 +21,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import scipy.fft
 
-from nnpkit.apps.quantum.grid import Grid
 from nnpkit.errors import ConfigError
+from nnpkit.wavepackets.grid import Grid
 
 __all__ = ["SplitOperator", "potential_exponential"]
 

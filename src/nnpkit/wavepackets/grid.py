@@ -2,7 +2,7 @@
 
 A :class:`Grid` is the product of ``n_dim`` uniform axes with the upper endpoint
 excluded, so it is exactly the point set a discrete Fourier transform assumes: the
-spectral kinetic energy of :class:`~nnpkit.apps.quantum.split_operator.SplitOperator` and
+spectral kinetic energy of :class:`~nnpkit.wavepackets.split_operator.SplitOperator` and
 the sinc-DVR / Fourier-grid Hamiltonians of :mod:`nnpkit.apps.quantum.eigenstates` both
 live on it. Coordinates are in bohr, momenta are angular wavenumbers in 1/bohr.
 """
