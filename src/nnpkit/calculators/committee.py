@@ -52,7 +52,8 @@ class CommitteeCalculator(NNPCalculator):
                  **kwargs: Any) -> None:
         if not isinstance(committee, Committee):
             raise TypeError(f"CommitteeCalculator needs a Committee, got {type(committee)}")
-        super().__init__(committee, device=device, dtype=dtype, metadata=metadata, **kwargs)
+        super().__init__(committee, device=device, dtype=dtype, metadata=metadata,
+                         fast_path=False, **kwargs)
         self.committee: Committee = self.model  # type: ignore[assignment]
 
     def calculate(self, atoms: Atoms | None = None, properties: list[str] | None = None,

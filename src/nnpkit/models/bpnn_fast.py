@@ -1,0 +1,151 @@
+"""The low-latency evaluation of a Behler–Parrinello model: numba kernels, no autograd.
+
+:class:`FastBehlerParrinello` copies a :class:`~nnpkit.models.bpnn.BehlerParrinello`'s
+weights into numpy arrays once (the networks in the model's precision, the geometry,
+features and sums in float64) and then evaluates energy, per-atom energies,
+forces and stress of one structure from a neighbour list with the kernels of
+:mod:`nnpkit.models.bpnn_kernels`. It gives the same numbers as the autograd path (see
+``tests/test_fast_path.py``) at a fraction of the per-call cost on small systems.
+
+It is what :class:`~nnpkit.calculators.NNPCalculator` uses for BPNN models by default;
+:func:`fast_path_for` says why a model cannot use it (another family, an unsupported
+activation, or numba missing), and the calculator then falls back to autograd.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from nnpkit.models.bpnn import BehlerParrinello
+from nnpkit.models.potential import Potential
+from nnpkit.nn.mlp import MLP
+from nnpkit.nn.symmetry_functions import SymmetryFunctions
+
+__all__ = ["FastBehlerParrinello", "fast_path_for"]
+
+
+def fast_path_for(model: Potential) -> tuple[FastBehlerParrinello | None, str]:
+    """``(evaluator, "")`` for a model the fast path supports, else ``(None, reason)``."""
+    if type(model) is not BehlerParrinello:
+        return None, f"no compiled path for model kind {model.kind!r}"
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return None, "numba is not installed (pip install numba)"
+    from nnpkit.models.bpnn_kernels import ACTIVATION_CODES
+
+    if model.config.activation not in ACTIVATION_CODES:
+        return None, f"no compiled path for activation {model.config.activation!r}"
+    return FastBehlerParrinello(model), ""
+
+
+class FastBehlerParrinello:
+    """Float64 copy of a BPNN for fast single-structure evaluation.
+
+    Args:
+        model: the trained model (not modified; later changes to it are not seen).
+    """
+
+    def __init__(self, model: BehlerParrinello) -> None:
+        from nnpkit.models.bpnn_kernels import ACTIVATION_CODES
+
+        descriptor: SymmetryFunctions = model.descriptor
+        config = model.config
+
+        def array(tensor: torch.Tensor) -> np.ndarray:
+            return tensor.detach().cpu().double().numpy().copy()
+
+        self.elements = list(model.elements)
+        self.cutoff = float(model.cutoff)
+        self.species_of_number = model.species_of_number.cpu().numpy().copy()
+        self.n_elements = len(self.elements)
+        self.radial = (array(descriptor.radial_shifts), float(descriptor.radial_eta),
+                       float(descriptor.cutoff_radius))
+        self.angular = (array(descriptor.angular_shifts), float(descriptor.angular_eta),
+                        float(descriptor.angular_cutoff_radius), array(descriptor.lambdas),
+                        descriptor.zetas.cpu().numpy().round().astype(np.int64),
+                        descriptor.pair_index.cpu().numpy().copy(),
+                        int(descriptor.n_pairs))
+        self.feature_mean = array(model.feature_mean)  # [S, F]
+        self.feature_std = array(model.feature_std)  # [S, F]
+        self.reference_energies = array(model.reference_energies)  # [S]
+        self.energy_scale = float(model.energy_scale)
+        self.activation = ACTIVATION_CODES[config.activation]
+        blocks, widths = [], None
+        for network in model.element_networks:
+            assert isinstance(network, MLP)
+            linears = [layer for layer in network if isinstance(layer, torch.nn.Linear)]
+            widths = [linears[0].in_features] + [layer.out_features for layer in linears]
+            for layer in linears:
+                weight = array(layer.weight)  # [out, in]
+                blocks += [weight.T.ravel(), weight.ravel(), array(layer.bias)]
+        # the networks run in the model's precision (float32 BLAS is twice as fast)
+        self.network_dtype = (np.float64 if model.feature_mean.dtype == torch.float64
+                              else np.float32)
+        self.flat_weights = np.ascontiguousarray(np.concatenate(blocks), self.network_dtype)
+        self.widths = np.array(widths, dtype=np.int64)
+
+    def _descriptor_arguments(self, vectors: np.ndarray, distances: np.ndarray,
+                              centre: np.ndarray, neighbour_species: np.ndarray,
+                              edge_start: np.ndarray) -> tuple:
+        return (vectors, distances, centre, neighbour_species, edge_start, self.n_elements,
+                *self.radial, *self.angular)
+
+    def evaluate(self, numbers: np.ndarray, positions: np.ndarray, cell: np.ndarray,
+                 centre: np.ndarray, neighbour: np.ndarray, shifts: np.ndarray,
+                 stress: bool = False) -> dict[str, np.ndarray | float]:
+        """Energy and its derivatives of one structure.
+
+        Args:
+            numbers: atomic numbers [N] (elements of the model only: checked by the caller).
+            positions: [N, 3], Å.
+            cell: [3, 3], Å (rows are cell vectors).
+            centre, neighbour: atom indices of every pair within the cutoff [E].
+            shifts: integer cell shifts of the neighbour [E, 3].
+            stress: also return the stress (periodic cells).
+
+        Returns:
+            ``energy`` (eV), ``energies`` [N] (eV), ``forces`` [N, 3] (eV/Å) and, with
+            ``stress``, ``stress`` [3, 3] (eV/Å³, ASE's sign).
+        """
+        from nnpkit.models.bpnn_kernels import (
+            acsf_backward,
+            acsf_features,
+            element_networks,
+            forces_and_virial,
+        )
+
+        n_atoms = len(numbers)
+        order = np.argsort(centre, kind="stable")
+        centre, neighbour, shifts = centre[order], neighbour[order], shifts[order]
+        species = self.species_of_number[numbers]  # [N]
+        vectors = positions[neighbour] - positions[centre] + shifts @ cell  # [E, 3]
+        distances = np.sqrt((vectors * vectors).sum(axis=1))  # [E]
+        edge_start = np.zeros(n_atoms + 1, dtype=np.int64)
+        np.cumsum(np.bincount(centre, minlength=n_atoms), out=edge_start[1:])
+        arguments = self._descriptor_arguments(vectors, distances, centre.astype(np.int64),
+                                               species[neighbour], edge_start)
+        features = acsf_features(*arguments)  # [N, F]
+        by_species = np.argsort(species, kind="stable")  # atoms grouped by element
+        species_start = np.zeros(self.n_elements + 1, dtype=np.int64)
+        np.cumsum(np.bincount(species, minlength=self.n_elements), out=species_start[1:])
+        std = self.feature_std[species[by_species]]
+        inputs = (features[by_species] - self.feature_mean[species[by_species]]) / std
+        raw, input_grad = element_networks(np.ascontiguousarray(inputs, self.network_dtype),
+                                           species_start,
+                                           self.flat_weights, self.widths, self.activation)
+        feature_grad = np.empty_like(features)
+        feature_grad[by_species] = input_grad.astype(np.float64) * (self.energy_scale / std)
+        energies = np.empty(n_atoms)
+        energies[by_species] = raw.astype(np.float64) * self.energy_scale
+        energies += self.reference_energies[species]
+        edge_grad = acsf_backward(np.ascontiguousarray(feature_grad), *arguments)
+        forces, virial = forces_and_virial(edge_grad, vectors, centre.astype(np.int64),
+                                           neighbour.astype(np.int64), n_atoms)
+        result: dict[str, np.ndarray | float] = {
+            "energy": float(energies.sum()), "energies": energies, "forces": forces}
+        if stress:
+            symmetric = 0.5 * (virial + virial.T)
+            result["stress"] = symmetric / abs(float(np.linalg.det(cell)))
+        return result

@@ -1,0 +1,230 @@
+"""Compiled (numba) kernels of the Behler–Parrinello model: features, networks, derivatives.
+
+The low-latency path of :class:`~nnpkit.models.bpnn.BehlerParrinello` for small systems,
+where torch's per-operation overhead, not arithmetic, sets the cost of a call. The same
+mathematics as :mod:`nnpkit.nn.symmetry_functions` and the element networks, with the
+derivatives written out instead of taken by autograd:
+
+1. :func:`acsf_features` — the radial and angular symmetry functions G [N, F];
+2. :func:`element_networks` — the per-element MLPs on the normalised features, giving the
+   per-atom network outputs and ∂E/∂G [N, F] by back-propagation (BLAS matrix products);
+3. :func:`acsf_backward` — ∂E/∂v_e [E, 3] for every centre→neighbour vector, by the chain
+   rule through G, from which forces and the virial follow (:func:`forces_and_virial`).
+
+Geometry and features are float64; the networks run in the precision of the weights
+(float32 or float64, like the model). ``zetas`` are integers (fast integer powers).
+Weights travel as one flat array (``flat_weights``) with a table of layer widths, so a
+call passes a handful of arrays and no Python objects.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+__all__ = ["acsf_features", "element_networks", "acsf_backward", "forces_and_virial",
+           "ACTIVATION_CODES"]
+
+#: Activation name → code used inside the kernels.
+ACTIVATION_CODES = {"silu": 0, "tanh": 1, "softplus": 2}
+
+
+@njit(cache=True, inline="always")
+def _cutoff(distance: float, cutoff: float) -> tuple[float, float]:
+    """Cosine cutoff and its derivative at ``distance`` (0, 0 beyond ``cutoff``)."""
+    if distance >= cutoff:
+        return 0.0, 0.0
+    angle = math.pi * distance / cutoff
+    return 0.5 * (math.cos(angle) + 1.0), -0.5 * math.pi / cutoff * math.sin(angle)
+
+
+@njit(cache=True)
+def acsf_features(vectors, distances, centre, neighbour_species, edge_start, n_elements,
+                  radial_shifts, radial_eta, cutoff, angular_shifts, angular_eta,
+                  angular_cutoff, lambdas, zetas, pair_index, n_pairs):  # noqa: ANN001, ANN201
+    """Symmetry functions [N, F] of every atom (edges sorted by centre, CSR ``edge_start``)."""
+    n_atoms = edge_start.shape[0] - 1
+    n_radial, n_angular, n_lambda = radial_shifts.shape[0], angular_shifts.shape[0], \
+        lambdas.shape[0]
+    radial_size = n_elements * n_radial
+    scales = 2.0 ** (1.0 - zetas.astype(np.float64))  # [L]
+    features = np.zeros((n_atoms, radial_size + n_pairs * n_angular * n_lambda))
+    for e in range(distances.shape[0]):
+        fc, _ = _cutoff(distances[e], cutoff)
+        if fc == 0.0:
+            continue
+        base = neighbour_species[e] * n_radial
+        for k in range(n_radial):
+            shifted = distances[e] - radial_shifts[k]
+            features[centre[e], base + k] += math.exp(-radial_eta * shifted * shifted) * fc
+    for i in range(n_atoms):
+        for p in range(edge_start[i], edge_start[i + 1]):
+            r1 = distances[p]
+            if r1 >= angular_cutoff:
+                continue
+            fc1, _ = _cutoff(r1, angular_cutoff)
+            for q in range(p + 1, edge_start[i + 1]):
+                r2 = distances[q]
+                if r2 >= angular_cutoff:
+                    continue
+                fc2, _ = _cutoff(r2, angular_cutoff)
+                cosine = (vectors[p, 0] * vectors[q, 0] + vectors[p, 1] * vectors[q, 1]
+                          + vectors[p, 2] * vectors[q, 2]) / (r1 * r2)
+                offset = radial_size + pair_index[neighbour_species[p],
+                                                  neighbour_species[q]] * n_angular * n_lambda
+                mean_r = 0.5 * (r1 + r2)
+                for a in range(n_angular):
+                    shifted = mean_r - angular_shifts[a]
+                    radial_term = math.exp(-angular_eta * shifted * shifted) * fc1 * fc2
+                    for m in range(n_lambda):
+                        angle_term = (1.0 + lambdas[m] * cosine) ** zetas[m] * scales[m]
+                        features[i, offset + a * n_lambda + m] += radial_term * angle_term
+    return features
+
+
+@njit(cache=True, inline="always")
+def _activate(z, code):  # noqa: ANN001, ANN202
+    """Activation and its derivative, elementwise, in the precision of ``z``."""
+    one = np.ones(1, dtype=z.dtype)[0]
+    if code == 0:  # silu
+        sigma = one / (one + np.exp(-z))
+        return z * sigma, sigma * (one + z * (one - sigma))
+    if code == 1:  # tanh
+        value = np.tanh(z)
+        return value, one - value * value
+    # softplus (torch's, beta 1, linear above 20)
+    threshold = one * 20
+    value = np.where(z > threshold, z, np.log1p(np.exp(np.minimum(z, threshold))))
+    slope = np.where(z > threshold, one, one / (one + np.exp(-z)))
+    return value.astype(z.dtype), slope.astype(z.dtype)
+
+
+@njit(cache=True)
+def element_networks(inputs, species_start, flat_weights, widths, activation):  # noqa: ANN001, ANN201
+    """Per-element MLP outputs [N] and their input gradients [N, F].
+
+    ``inputs`` [N, F] are the normalised features with atoms sorted by element; atoms of
+    element s are rows ``species_start[s]:species_start[s + 1]``. ``flat_weights`` holds, per
+    element and per layer, W [in, out], Wᵀ [out, in] and b [out] consecutively; ``widths``
+    are the layer widths (F, hidden..., 1).
+    """
+    n_atoms = inputs.shape[0]
+    n_layers = widths.shape[0] - 1
+    outputs = np.zeros(n_atoms, dtype=inputs.dtype)
+    gradients = np.zeros_like(inputs)
+    offset = 0
+    for s in range(species_start.shape[0] - 1):
+        start, stop = species_start[s], species_start[s + 1]
+        hidden = [np.ascontiguousarray(inputs[start:stop])]
+        slopes = []
+        transposes = []
+        for layer in range(n_layers):
+            n_in, n_out = widths[layer], widths[layer + 1]
+            weight = flat_weights[offset:offset + n_in * n_out].reshape(n_in, n_out)
+            offset += n_in * n_out
+            transposes.append(flat_weights[offset:offset + n_in * n_out].reshape(n_out, n_in))
+            offset += n_in * n_out
+            bias = flat_weights[offset:offset + n_out]
+            offset += n_out
+            if stop == start:
+                continue
+            z = np.dot(hidden[-1], weight) + bias
+            if layer < n_layers - 1:
+                value, slope = _activate(z, activation)
+                hidden.append(value)
+                slopes.append(slope)
+            else:
+                outputs[start:stop] = z[:, 0]
+        if stop == start:
+            continue
+        grad = np.ones((stop - start, 1), dtype=inputs.dtype)  # ∂(Σ outputs)/∂(each output)
+        for layer in range(n_layers - 1, -1, -1):
+            grad = np.dot(grad, transposes[layer])
+            if layer > 0:
+                grad = grad * slopes[layer - 1]
+        gradients[start:stop] = grad
+    return outputs, gradients
+
+
+@njit(cache=True)
+def acsf_backward(feature_grad, vectors, distances, centre, neighbour_species, edge_start,
+                  n_elements, radial_shifts, radial_eta, cutoff, angular_shifts, angular_eta,
+                  angular_cutoff, lambdas, zetas, pair_index, n_pairs):  # noqa: ANN001, ANN201
+    """∂E/∂v_e [E, 3] from ∂E/∂G [N, F] (same arguments as :func:`acsf_features`)."""
+    n_atoms = edge_start.shape[0] - 1
+    n_radial, n_angular, n_lambda = radial_shifts.shape[0], angular_shifts.shape[0], \
+        lambdas.shape[0]
+    radial_size = n_elements * n_radial
+    scales = 2.0 ** (1.0 - zetas.astype(np.float64))  # [L]
+    edge_grad = np.zeros((distances.shape[0], 3))
+    for e in range(distances.shape[0]):
+        d = distances[e]
+        fc, dfc = _cutoff(d, cutoff)
+        if fc == 0.0 and dfc == 0.0:
+            continue
+        base = neighbour_species[e] * n_radial
+        dE_dd = 0.0
+        for k in range(n_radial):
+            shifted = d - radial_shifts[k]
+            gauss = math.exp(-radial_eta * shifted * shifted)
+            dE_dd += feature_grad[centre[e], base + k] * gauss * (
+                dfc - 2.0 * radial_eta * shifted * fc)
+        for c in range(3):
+            edge_grad[e, c] += dE_dd * vectors[e, c] / d
+    for i in range(n_atoms):
+        for p in range(edge_start[i], edge_start[i + 1]):
+            r1 = distances[p]
+            if r1 >= angular_cutoff:
+                continue
+            fc1, dfc1 = _cutoff(r1, angular_cutoff)
+            for q in range(p + 1, edge_start[i + 1]):
+                r2 = distances[q]
+                if r2 >= angular_cutoff:
+                    continue
+                fc2, dfc2 = _cutoff(r2, angular_cutoff)
+                cosine = (vectors[p, 0] * vectors[q, 0] + vectors[p, 1] * vectors[q, 1]
+                          + vectors[p, 2] * vectors[q, 2]) / (r1 * r2)
+                offset = radial_size + pair_index[neighbour_species[p],
+                                                  neighbour_species[q]] * n_angular * n_lambda
+                mean_r = 0.5 * (r1 + r2)
+                dE_dr1, dE_dr2, dE_dcos = 0.0, 0.0, 0.0
+                for a in range(n_angular):
+                    shifted = mean_r - angular_shifts[a]
+                    gauss = math.exp(-angular_eta * shifted * shifted)
+                    dgauss = -2.0 * angular_eta * shifted * gauss * 0.5  # ∂/∂r1 = ∂/∂r2
+                    radial_term = gauss * fc1 * fc2
+                    dradial_dr1 = dgauss * fc1 * fc2 + gauss * dfc1 * fc2
+                    dradial_dr2 = dgauss * fc1 * fc2 + gauss * fc1 * dfc2
+                    for m in range(n_lambda):
+                        weight = feature_grad[i, offset + a * n_lambda + m]
+                        if weight == 0.0:
+                            continue
+                        base = 1.0 + lambdas[m] * cosine
+                        power = base ** (zetas[m] - 1) * scales[m]  # integer power: fast
+                        angle_term = power * base
+                        dangle = zetas[m] * lambdas[m] * power
+                        dE_dr1 += weight * dradial_dr1 * angle_term
+                        dE_dr2 += weight * dradial_dr2 * angle_term
+                        dE_dcos += weight * radial_term * dangle
+                for c in range(3):
+                    dcos_dv1 = vectors[q, c] / (r1 * r2) - cosine * vectors[p, c] / (r1 * r1)
+                    dcos_dv2 = vectors[p, c] / (r1 * r2) - cosine * vectors[q, c] / (r2 * r2)
+                    edge_grad[p, c] += dE_dr1 * vectors[p, c] / r1 + dE_dcos * dcos_dv1
+                    edge_grad[q, c] += dE_dr2 * vectors[q, c] / r2 + dE_dcos * dcos_dv2
+    return edge_grad
+
+
+@njit(cache=True)
+def forces_and_virial(edge_grad, vectors, centre, neighbour, n_atoms):  # noqa: ANN001, ANN201
+    """Forces [N, 3] (eV/Å) and the virial Σ_e v_e ⊗ ∂E/∂v_e [3, 3] (eV)."""
+    forces = np.zeros((n_atoms, 3))
+    virial = np.zeros((3, 3))
+    for e in range(edge_grad.shape[0]):
+        for c in range(3):
+            forces[centre[e], c] += edge_grad[e, c]
+            forces[neighbour[e], c] -= edge_grad[e, c]
+            for b in range(3):
+                virial[c, b] += vectors[e, c] * edge_grad[e, b]
+    return forces, virial

@@ -1,0 +1,149 @@
+"""The compiled BPNN path (nnpkit.models.bpnn_fast) against the autograd path.
+
+Tolerances: in float64 both paths do the same arithmetic in a different order, so they
+agree to round-off (1e-12 relative on energies, forces and stress: measured ~1e-13). In
+float32 the energy agrees to 1e-6 relative; forces and stress of a crystal near
+equilibrium are sums of O(1) eV/Å terms that nearly cancel, so float32 round-off is
+large against their size: there the fast path must be as accurate as the float32 autograd
+path itself, both measured against float64 autograd (error at most twice autograd's, plus
+1e-7 eV/Å for round-off of exactly cancelling terms).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import fcc111, molecule
+from conftest import build_small_model, copper_cubic, cuau_triclinic, ethanol
+
+from nnpkit.calculators import NNPCalculator
+from nnpkit.calculators.ase_calculator import FastPathNotice
+from nnpkit.errors import ConfigError, UnknownElementError
+from nnpkit.models import BehlerParrinello
+from nnpkit.testing import run_all_checks
+
+
+def _slab() -> Atoms:
+    slab = fcc111("Cu", size=(2, 2, 3), vacuum=6.0, periodic=True)
+    slab.pbc = [True, True, False]
+    slab.rattle(0.05, seed=7)
+    return slab
+
+
+def _structures() -> list[tuple[str, Atoms, list[str]]]:
+    methanol = molecule("CH3OH")
+    methanol.rattle(0.05, seed=9)
+    return [("ethanol", ethanol(), ["H", "C", "O"]), ("methanol", methanol, ["H", "C", "O"]),
+            ("copper", copper_cubic().repeat(2), ["Cu"]), ("slab", _slab(), ["Cu"]),
+            ("triclinic", cuau_triclinic().repeat((2, 2, 1)), ["Cu", "Au"])]
+
+
+def _results(calculator: NNPCalculator, atoms: Atoms) -> dict[str, np.ndarray]:
+    atoms = atoms.copy()
+    atoms.calc = calculator
+    out = {"energy": np.array(atoms.get_potential_energy()),
+           "energies": atoms.get_potential_energies(), "forces": atoms.get_forces()}
+    if atoms.pbc.all():
+        out["stress"] = atoms.get_stress()
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("name, atoms, elements", _structures(), ids=[s[0] for s in _structures()])
+def test_fast_path_equals_autograd(name: str, atoms: Atoms, elements: list[str],
+                                   dtype: torch.dtype) -> None:
+    model = build_small_model(elements)
+    fast = NNPCalculator(model, dtype=dtype, fast_path=True)
+    slow = NNPCalculator(model, dtype=dtype, fast_path=False)
+    assert fast.fast_path is not None and slow.fast_path is None
+    got, expected = _results(fast, atoms), _results(slow, atoms)
+    assert ("stress" in got) == bool(atoms.pbc.all())
+    if dtype == torch.float64:
+        np.testing.assert_allclose(got["energy"], expected["energy"], rtol=1e-12)
+        for key in ("energies", "forces", "stress"):
+            if key in expected:
+                scale = np.abs(expected[key]).max()
+                np.testing.assert_allclose(got[key], expected[key], rtol=0,
+                                           atol=1e-12 * scale, err_msg=f"{name}: {key}")
+        return
+    np.testing.assert_allclose(got["energy"], expected["energy"], rtol=1e-6)
+    truth = _results(NNPCalculator(model, dtype=torch.float64, fast_path=False), atoms)
+    for key in ("energies", "forces", "stress"):
+        if key in expected:
+            autograd_error = np.abs(expected[key] - truth[key]).max()
+            fast_error = np.abs(got[key] - truth[key]).max()
+            assert fast_error <= 2.0 * autograd_error + 1e-7, (
+                f"{name}: {key} error {fast_error:.3g} vs autograd's {autograd_error:.3g}")
+
+
+def test_fast_path_passes_every_physics_check() -> None:
+    calculator = NNPCalculator(build_small_model(["H", "C", "O", "Cu", "Au"]),
+                               dtype=torch.float64, fast_path=True)
+    run_all_checks(calculator, molecule=ethanol(), crystal=cuau_triclinic())
+
+
+def test_fast_path_is_the_default_for_bpnn_and_falls_back_with_a_notice(
+        make_model: Callable) -> None:
+    assert NNPCalculator(make_model(["Cu"])).fast_path is not None
+    from nnpkit.models.registry import build_model, model_config_class
+
+    config = model_config_class("equivariant").model_validate(
+        {"kind": "equivariant", "cutoff_A": 4.0, "n_channels": 4, "n_layers": 1, "l_max": 1})
+    equivariant = build_model(config, ["Cu"], None)
+    with pytest.warns(FastPathNotice, match="autograd inference.*equivariant"):
+        calculator = NNPCalculator(equivariant)
+    assert calculator.fast_path is None
+    with pytest.raises(ConfigError, match="fast_path=True.*equivariant"):
+        NNPCalculator(equivariant, fast_path=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        NNPCalculator(equivariant, fast_path=False)  # asked for autograd: no notice
+
+
+def test_fast_path_names_an_unknown_element(make_model: Callable) -> None:
+    atoms = molecule("H2O")
+    atoms.calc = NNPCalculator(make_model(["H", "C"]))
+    with pytest.raises(UnknownElementError, match="O"):
+        atoms.get_potential_energy()
+
+
+def test_fast_path_copies_the_weights(make_model: Callable) -> None:
+    """Training the model on after making a calculator does not change the calculator."""
+    model: BehlerParrinello = make_model(["Cu"])
+    atoms = copper_cubic()
+    atoms.calc = NNPCalculator(model)
+    before = atoms.get_potential_energy()
+    with torch.no_grad():
+        model.element_networks[0][0].weight.mul_(2.0)
+    atoms.positions[0, 0] += 1e-3
+    atoms.positions[0, 0] -= 1e-3
+    atoms.calc.reset()
+    assert atoms.get_potential_energy() == before
+
+
+def test_check_state_matches_ase(make_model: Callable) -> None:
+    """The exact-comparison check_state reports what ASE's compare_atoms reports."""
+    from ase.calculators.calculator import compare_atoms
+
+    base = copper_cubic()
+    calculator = NNPCalculator(make_model(["Cu", "Au"]))
+    base.calc = calculator
+    base.get_potential_energy()
+    assert calculator.check_state(base.copy()) == []
+    edits: dict[str, Callable[[Atoms], None]] = {
+        "positions": lambda a: a.positions.__setitem__((0, 0), a.positions[0, 0] + 1e-9),
+        "numbers": lambda a: a.numbers.__setitem__(1, 79),
+        "cell": lambda a: a.set_cell(a.cell.array * 1.001),
+        "pbc": lambda a: a.set_pbc([True, True, False]),
+        "initial_magmoms": lambda a: a.set_initial_magnetic_moments([1.0] * len(a)),
+        "initial_charges": lambda a: a.set_initial_charges([0.5] * len(a)),
+    }
+    for name, edit in edits.items():
+        changed = base.copy()
+        edit(changed)
+        assert calculator.check_state(changed) == compare_atoms(base, changed) == [name], name
