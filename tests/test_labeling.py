@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk, fcc100, molecule
-from ase.calculators.calculator import Calculator, all_changes
+from ase.calculators.calculator import CalculationFailed, Calculator, all_changes
 from ase.calculators.emt import EMT
 from ase.constraints import FixAtoms
 
@@ -70,7 +70,7 @@ class _FailOnSmall(EMT):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         self.calls.append(len(atoms))
         if len(atoms) < self.min_atoms:
-            raise RuntimeError("SCF did not converge")
+            raise CalculationFailed("SCF did not converge")
         super().calculate(atoms, properties, system_changes)
 
 
@@ -84,7 +84,7 @@ class _FailIfFirst(EMT):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         if len(self.made) == 1:
-            raise RuntimeError("transient failure")
+            raise CalculationFailed("transient failure")
         super().calculate(atoms, properties, system_changes)
 
 

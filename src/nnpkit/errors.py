@@ -2,11 +2,17 @@
 
 Every error a user can cause by bad input derives from :class:`NNPKitError`, and its
 message names what is wrong: the file, the structure index, the key, or the element.
+:data:`REFERENCE_FAILURES` is what a failed reference calculation raises: the only
+errors that code running reference calculations may catch and record.
 """
 
 from __future__ import annotations
 
+from ase.calculators.calculator import CalculationFailed, ReadError
+from numpy.linalg import LinAlgError
+
 __all__ = [
+    "REFERENCE_FAILURES",
     "NNPKitError",
     "DataError",
     "ConfigError",
@@ -30,7 +36,8 @@ class ConfigError(NNPKitError, ValueError):
 
 
 class ModelFileError(NNPKitError, ValueError):
-    """A model file is missing, not an nnpkit model, tampered with, or of an unknown version."""
+    """A model file is missing, not an nnpkit model, corrupted (integrity checksum), unsigned
+    or wrongly signed when a key is required, or of an unknown version."""
 
 
 class UnknownElementError(NNPKitError, ValueError):
@@ -43,3 +50,16 @@ class LabelingError(NNPKitError, RuntimeError):
 
 class TrainingError(NNPKitError, RuntimeError):
     """Training cannot go on (e.g. the loss became NaN or infinite)."""
+
+
+#: What a failed reference calculation raises: ASE's ``CalculationFailed`` (``SCFError``
+#: included; tblite raises it when its SCF does not converge) and ``ReadError`` (a
+#: file-based calculator that ended abnormally), :class:`LabelingError` (nnpkit's own:
+#: an unconverged PySCF SCF, an unconverged relaxation or NEB, non-finite results), and
+#: numpy's ``LinAlgError`` (a singular matrix in an SCF or an optimizer step). Code that
+#: records failed calculations catches exactly these. Programming errors (``TypeError``,
+#: ``AttributeError``, ...) and bad input (an unknown element: EMT's
+#: ``NotImplementedError``, :class:`UnknownElementError`; ASE's ``CalculatorSetupError``
+#: and ``InputError``; :class:`ConfigError`) are not among them and propagate.
+REFERENCE_FAILURES: tuple[type[Exception], ...] = (
+    CalculationFailed, ReadError, LabelingError, LinAlgError)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ase.calculators.calculator import CalculationFailed
 
 from nnpkit.apps.quantum.active import (
     candidate_points,
@@ -69,7 +70,7 @@ def test_placements_and_errors() -> None:
         candidate_points(([1.0], [0.0]))
 
     def broken(point: np.ndarray) -> float:
-        raise RuntimeError("SCF did not converge")
+        raise CalculationFailed("SCF did not converge")
 
     with pytest.raises(LabelingError, match="SCF did not converge"):
         learn_actively(broken, ([0.0], [1.0]))

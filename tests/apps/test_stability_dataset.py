@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk
+from ase.calculators.calculator import CalculationFailed
 from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
@@ -111,6 +112,75 @@ def test_missing_elemental_reference_is_recorded() -> None:
     assert all("reference" in f["error"] for f in failures)
     with pytest.raises(DataError, match="no elemental entry"):
         e_above_hull([("CuAu", -0.1), ("Cu", 0.0)])
+
+
+def _unconverged_set() -> list[Atoms]:
+    """Cu, Au, Cu3Au (converged, formation -0.08) plus an unconverged fcc Cu 0.1 eV/atom
+    below the converged one and an unconverged CuAu at formation -0.3 (both spurious)."""
+    structures = _hand_structures()[:3]
+    for atoms in structures:
+        atoms.info["relax_converged"] = True
+    low_cu = bulk("Cu", "fcc", a=3.5)
+    low_cu.calc = SinglePointCalculator(low_cu, energy=REFERENCE_eV["Cu"] - 0.1)
+    cu_au = bulk("Cu", "fcc", a=3.8, cubic=True)
+    cu_au.symbols[2:] = "Au"
+    per_atom = -0.3 + (REFERENCE_eV["Cu"] + REFERENCE_eV["Au"]) / 2
+    cu_au.calc = SinglePointCalculator(cu_au, energy=per_atom * len(cu_au))
+    for atoms in (low_cu, cu_au):
+        atoms.info["relax_converged"] = False
+    return [*structures, low_cu, cu_au]
+
+
+def test_unconverged_relaxations_are_left_off_the_hull_by_default() -> None:
+    """Hand-checked (eV/atom): by default the references are the converged Cu (-3.5) and
+    Au (-3.0) and the hull is Cu–Cu3Au–Au, so Cu3Au is on it (0) and CuAu, measured
+    against it, lies below: -0.3 - (-0.08 + 0.25·0.08/0.75) = -0.24667. The unconverged
+    Cu is 0.1 below its reference. Including the unconverged pair makes -3.6 the Cu
+    reference (every formation energy rises by 0.1·x_Cu) and the hull Cu–CuAu–Au, which
+    leaves Cu3Au 0.12 above it: the spurious structures would relabel a stable phase."""
+    labelled, failures = label_structures(_unconverged_set())
+    assert failures == []
+    names = ["Cu", "Au", "Cu3Au", "Cu (unconverged)", "CuAu (unconverged)"]
+    distances = dict(zip(names, (a.info["e_above_hull_eV_per_atom"] for a in labelled),
+                         strict=True))
+    formation = dict(zip(names, (a.info["formation_energy_eV_per_atom"] for a in labelled),
+                         strict=True))
+    # tolerance 1e-9: pymatgen's hull is exact arithmetic on these few points
+    np.testing.assert_allclose([distances[n] for n in names],
+                               [0.0, 0.0, 0.0, -0.1, -0.3 + 0.08 - 0.25 * 0.08 / 0.75],
+                               atol=1e-9)
+    np.testing.assert_allclose(formation["Cu3Au"], -0.08, atol=1e-9)
+    assert [a.info["on_hull"] for a in labelled] == [True, True, True, False, False]
+    assert [a.info["relax_converged"] for a in labelled] == [True, True, True, False, False]
+
+    included, _ = label_structures(_unconverged_set(), include_unconverged=True)
+    by_name = dict(zip(names, included, strict=True))
+    # Cu reference -3.6: Cu3Au formation -0.08 + 0.75·0.1, CuAu -0.3 + 0.5·0.1 = -0.25;
+    # the hull at x_Au = 0.25 is then 0.5·(-0.25) = -0.125 (Cu–CuAu segment).
+    np.testing.assert_allclose(by_name["Cu3Au"].info["formation_energy_eV_per_atom"],
+                               -0.08 + 0.075, atol=1e-9)
+    np.testing.assert_allclose(by_name["Cu3Au"].info["e_above_hull_eV_per_atom"],
+                               -0.005 + 0.125, atol=1e-9)
+    assert not by_name["Cu3Au"].info["stable"] and by_name["CuAu (unconverged)"].info["stable"]
+    assert all(a.info["on_hull"] for a in included)
+
+
+def test_build_dataset_keeps_unconverged_relaxations_off_the_hull() -> None:
+    """With 3 optimizer steps some Cu–Au relaxations stop unconverged: they are kept and
+    marked, never build the hull, and the summary counts them; the option puts them on."""
+    default = build_dataset(("Cu", "Au"), max_species=2, progress=False,
+                            n_random_per_system=0, max_steps=3)
+    unconverged = [a for a in default.structures if not a.info["relax_converged"]]
+    assert unconverged and len(unconverged) < len(default.structures)
+    assert all(not a.info["on_hull"] for a in unconverged)
+    assert all(a.info["on_hull"] for a in default.structures if a.info["relax_converged"])
+    summary = default.to_json_summary()
+    assert summary["n_unconverged"] == len(unconverged)
+    assert summary["hull_includes_unconverged"] is False
+    included = build_dataset(("Cu", "Au"), max_species=2, progress=False,
+                             n_random_per_system=0, max_steps=3, include_unconverged=True)
+    assert all(a.info["on_hull"] for a in included.structures)
+    assert included.to_json_summary()["hull_includes_unconverged"] is True
 
 
 def test_relax_strained_copper_with_emt() -> None:
@@ -260,7 +330,7 @@ def test_failing_calculator_is_recorded() -> None:
     class FailsForCu3Au(EMT):
         def calculate(self, atoms=None, *args, **kwargs):  # type: ignore[no-untyped-def]
             if atoms is not None and atoms.get_chemical_formula(empirical=True) == "AuCu3":
-                raise RuntimeError("no Cu3Au today")
+                raise CalculationFailed("no Cu3Au today")
             super().calculate(atoms, *args, **kwargs)
 
     dataset = build_dataset(

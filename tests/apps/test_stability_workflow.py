@@ -57,7 +57,7 @@ def test_saved_model_is_invariant_and_round_trips(trained: tuple[Path, dict]) ->
     assert 0.0 <= probability[0] <= 1.0
 
 
-def test_tampered_stability_model_is_refused(trained: tuple[Path, dict], tmp_path: Path) -> None:
+def test_corrupted_stability_model_is_refused(trained: tuple[Path, dict], tmp_path: Path) -> None:
     root, _ = trained
     data = bytearray((root / "model" / "stability_model.nnp").read_bytes())
     data[-3] ^= 0xFF

@@ -8,6 +8,7 @@ import torch
 
 from nnpkit.calculators.ase_calculator import NNPCalculator
 from nnpkit.calculators.committee import CommitteeCalculator
+from nnpkit.errors import ModelFileError
 from nnpkit.models.committee_file import committee_file, load_committee
 from nnpkit.models.model_file import load_model
 
@@ -31,7 +32,7 @@ def load_calculator(path: str | os.PathLike, device: str | torch.device = "cpu",
     json_path = committee_file(path)
     if json_path is not None:
         if key is not None:
-            raise ValueError("signed committees are not supported: sign and load the "
+            raise ModelFileError("signed committees are not supported: sign and load the "
                              "member model files one by one")
         committee = load_committee(path, device=device, dtype=dtype)
         return CommitteeCalculator(committee, device=device, dtype=dtype, skin_A=skin_A,

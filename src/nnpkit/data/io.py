@@ -9,6 +9,8 @@ found, in ASE units: ``energy`` (eV), ``forces`` (eV/Å, shape ``[n_atoms, 3]``)
 from __future__ import annotations
 
 import os
+import sqlite3
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,12 +22,30 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.db.core import reserved_keys
-from ase.io.formats import string2index
+from ase.io import ParseError
+from ase.io.formats import UnknownFileTypeError, string2index
 
 from nnpkit.errors import DataError
 from nnpkit.file_writes import atomic_write
 
-__all__ = ["LabelKeys", "read_structures", "write_structures", "write_database"]
+__all__ = ["LabelKeys", "STRUCTURE_FILE_ERRORS", "database_errors", "read_structures",
+           "write_structures", "write_database"]
+
+#: What ASE's readers raise for a file that is not a readable structure file (measured
+#: on empty, binary, truncated and malformed files): I/O and format errors, and the
+#: ``StopIteration``, ``AssertionError`` and ``RuntimeError`` of individual format readers
+#: (CIF, POSCAR). Reading code turns exactly these into a DataError naming the file.
+STRUCTURE_FILE_ERRORS: tuple[type[Exception], ...] = (
+    OSError, ValueError, KeyError, IndexError, StopIteration, AssertionError, RuntimeError,
+    UnknownFileTypeError, ParseError, sqlite3.Error)
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """What opening or reading an ASE database raises when it is unusable: the file errors,
+    a missing driver (``ImportError``) and, once psycopg2 is loaded, its ``Error``."""
+    psycopg2 = sys.modules.get("psycopg2")
+    driver = (psycopg2.Error,) if psycopg2 is not None else ()
+    return (*STRUCTURE_FILE_ERRORS, ImportError, *driver)
 
 QUANTITIES = ("energy", "forces", "stress")
 _DB_URL_PREFIXES = ("postgresql://", "postgres://", "mysql://", "mariadb://")
@@ -224,7 +244,7 @@ def read_structures(
             images = [read] if isinstance(read, Atoms) else list(read)
     except DataError:
         raise
-    except Exception as exc:
+    except database_errors() as exc:  # a bad file or database; programming errors propagate
         raise DataError(f"{name}: cannot read structures ({type(exc).__name__}: {exc})") from exc
     if not images:
         raise DataError(f"{name}: contains no structures")

@@ -4,8 +4,10 @@ A reference method is any ASE calculator. :func:`make_reference_calculator` buil
 nnpkit knows by name (GFN2-xTB and GFN1-xTB through tblite, DFT through PySCF, ASE's EMT;
 see :mod:`nnpkit.labeling.methods`), and :func:`label_structures` (or :func:`label_each`,
 one structure at a time) runs any calculator factory over structures, attaching the results
-to copies as :class:`~ase.calculators.singlepoint.SinglePointCalculator`; a failure is
-retried once with safer settings and then recorded with its error.
+to copies as :class:`~ase.calculators.singlepoint.SinglePointCalculator`; a failed
+calculation (one of :data:`~nnpkit.errors.REFERENCE_FAILURES`) is retried once with safer
+settings and then recorded with its error. Any other error (a calculator factory that
+raises ``TypeError``, an element the method does not know) propagates.
 
 Units are ASE's: energies in eV, forces in eV/Å, stress in eV/Å³ (Voigt order, 6 values).
 """
@@ -24,7 +26,7 @@ from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
 from tqdm.auto import tqdm
 
-from nnpkit.errors import ConfigError, LabelingError
+from nnpkit.errors import REFERENCE_FAILURES, ConfigError, LabelingError
 from nnpkit.labeling.methods import KNOWN_METHOD_NAMES, MethodSpec, parse_method
 
 __all__ = [
@@ -145,8 +147,9 @@ def label_each(
 ) -> Iterator[LabelOutcome]:
     """Label ``(index, atoms)`` pairs one by one, yielding a :class:`LabelOutcome` each.
 
-    One calculator is reused across structures. A calculation that raises is retried once
-    with a fresh calculator from ``retry_factory`` (default: the method's safer settings
+    One calculator is reused across structures. A failed calculation (one of
+    :data:`~nnpkit.errors.REFERENCE_FAILURES`) is retried once with a fresh calculator
+    from ``retry_factory`` (default: the method's safer settings
     for a MethodSpec or method name, else ``calculator`` again); if that fails too the
     outcome carries the error (never silently dropped).
     """
@@ -166,7 +169,7 @@ def label_each(
             work = atoms.copy()
             try:
                 results = compute_labels(work, current, properties)
-            except Exception as exc:  # any calculator failure is retried, then recorded
+            except REFERENCE_FAILURES as exc:  # a failed calculation: retried, then recorded
                 error = f"{type(exc).__name__}: {exc}"
                 current = None  # the retry (and the next structure) starts afresh
                 continue
@@ -190,10 +193,11 @@ def label_structures(
     :class:`SinglePointCalculator` holding energy (eV), forces ([n_atoms, 3], eV/Å) and,
     if ``"stress"`` is requested and the structure is fully periodic, stress ([6], eV/Å³).
 
-    One calculator from ``calculator_factory`` is reused across structures. A calculation
-    that raises is retried once with a fresh calculator (with the method's safer settings
-    when a method name or :class:`MethodSpec` is given); if that fails too, the structure
-    is left out of the labelled list and recorded as a failure (never silently dropped).
+    One calculator from ``calculator_factory`` is reused across structures. A failed
+    calculation (one of :data:`~nnpkit.errors.REFERENCE_FAILURES`) is retried once with a
+    fresh calculator (with the method's safer settings when a method name or
+    :class:`MethodSpec` is given); if that fails too, the structure is left out of the
+    labelled list and recorded as a failure (never silently dropped). Other errors propagate.
 
     Args:
         structures: The structures to label.

@@ -61,7 +61,7 @@ def save_model(path: str | os.PathLike, model: Potential, statistics: DatasetSta
         "nnpkit_version": nnpkit.__version__,
     }
     save_tensor_file(path, model.state_dict(), metadata, FORMAT_NAME, FORMAT_VERSION,
-                     key=read_key(key) if key is not None else None)
+                     key=read_key(key))
     return Path(path)
 
 
@@ -85,7 +85,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
         device: where the model goes.
         dtype: inference precision; default: the precision the model was saved in
             (float32 for files that do not record it).
-        key: require a valid HMAC signature with this key (bytes or a key file).
+        key: require a valid HMAC signature with this key (bytes or a key file); default:
+            the key file named by ``NNPKIT_MODEL_KEY``, if that variable is set.
 
     Returns:
         The potential in eval mode; its file metadata is ``model.metadata`` (a dict).
@@ -95,8 +96,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
             checksum mismatch, or (with ``key``) an unsigned or wrongly signed file.
     """
     path = resolve_model_path(path)
-    tensors, metadata = load_tensor_file(path, FORMAT_NAME, FORMAT_VERSION,
-                                         key=read_key(key) if key is not None else None)
+    tensors, metadata = load_tensor_file(path, FORMAT_NAME, FORMAT_VERSION, key=read_key(key))
     config = model_config_class(metadata["kind"]).model_validate(metadata["hyperparameters"])
     statistics = DatasetStatistics.from_dict(metadata["statistics"])
     stored = _DTYPES.get(metadata.get("dtype", "float32"))

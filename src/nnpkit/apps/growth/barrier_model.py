@@ -56,7 +56,7 @@ class BarrierModel:
             return self.forward(torch.as_tensor(features)).numpy().copy()
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the model file (safetensors + JSON metadata, signed, atomic)."""
+        """Write the model file (safetensors + JSON metadata with an integrity checksum, atomic)."""
         tensors = {f"network.{key}": value for key, value in self.network.state_dict().items()}
         tensors.update(feature_mean=self.mean, feature_std=self.std)
         metadata = {"hidden": self.hidden, "feature_names": list(FEATURE_NAMES),

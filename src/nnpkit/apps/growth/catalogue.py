@@ -9,8 +9,11 @@ and reverse barriers both come from one climbing-image NEB (``ase.mep.NEB``), so
 NEB gives two labelled environments. Descriptors are computed from the height maps with
 the same :func:`lattice.hop_codes_of` that the kMC uses.
 
-A failed NEB (unstable end point, no convergence, calculator error) is kept in the
-catalogue with its error message and no barrier.
+A failed NEB (an end point that relaxes away from its site, an end-point relaxation or
+NEB not converged in ``max_steps``, a failed reference calculation: one of
+:data:`nnpkit.errors.REFERENCE_FAILURES`) is kept in the catalogue with its error message,
+``converged: false`` and no barrier. Any other error (a calculator factory that raises
+``TypeError``, an element the calculator does not know) propagates with its message.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from tqdm.auto import tqdm
 
 from nnpkit.apps.growth.config import BarrierConfig
 from nnpkit.apps.growth.lattice import DIRECTIONS, decode_codes, hop_codes_of
-from nnpkit.errors import DataError, LabelingError
+from nnpkit.errors import REFERENCE_FAILURES, DataError, LabelingError
 from nnpkit.file_writes import atomic_write
 
 __all__ = ["calculator_factory", "relaxed_lattice_constant", "random_environments",
@@ -134,7 +137,11 @@ def neb_environment(environment: dict, make_calculator: Callable[[], Calculator]
     """Relax both end points and run a climbing-image NEB for one environment.
 
     Returns a JSON-ready record: descriptors of the forward and reverse hop, energies (eV),
-    ``barrier_forward_eV``/``barrier_reverse_eV`` (None when it failed) and ``error``.
+    ``barrier_forward_eV``/``barrier_reverse_eV`` (None when it failed), ``converged``
+    (both end-point relaxations and the NEB reached ``fmax_eV_per_A``) and ``error``.
+
+    Raises:
+        Anything but :data:`~nnpkit.errors.REFERENCE_FAILURES` (which are recorded).
     """
     heights = np.asarray(environment["heights"], dtype=np.int64)
     source = tuple(environment["source"])
@@ -153,7 +160,8 @@ def neb_environment(environment: dict, make_calculator: Callable[[], Calculator]
             heights, np.array([source]), np.array([environment["direction"]])))[0].tolist(),
         "reverse_descriptors": decode_codes(hop_codes_of(
             final_heights, np.array([target]), np.array([reverse_direction])))[0].tolist(),
-        "barrier_forward_eV": None, "barrier_reverse_eV": None, "error": None,
+        "barrier_forward_eV": None, "barrier_reverse_eV": None, "converged": False,
+        "error": None,
     }
     start = time.perf_counter()
     args = (a, environment["strain_percent"], config.substrate_layers, config.fixed_layers)
@@ -165,7 +173,10 @@ def neb_environment(environment: dict, make_calculator: Callable[[], Calculator]
         ideal = [end.positions[-1].copy() for end in ends]
         for name, end, where in zip(("initial", "final"), ends, ideal, strict=True):
             end.calc = make_calculator()
-            BFGS(end, logfile=None).run(fmax=config.fmax_eV_per_A, steps=config.max_steps)
+            if not BFGS(end, logfile=None).run(fmax=config.fmax_eV_per_A,
+                                               steps=config.max_steps):
+                raise LabelingError(f"the {name} state's relaxation not converged to fmax "
+                                    f"{config.fmax_eV_per_A} eV/Å in {config.max_steps} steps")
             moved = float(np.linalg.norm(end.positions[-1] - where))
             if moved > 0.35 * a:
                 raise LabelingError(f"the {name} state relaxed away from its site "
@@ -185,10 +196,10 @@ def neb_environment(environment: dict, make_calculator: Callable[[], Calculator]
                                 f"in {config.max_steps} steps")
         saddle = max(energies)
         record.update(energies_eV=energies, barrier_forward_eV=saddle - energies[0],
-                      barrier_reverse_eV=saddle - energies[-1],
+                      barrier_reverse_eV=saddle - energies[-1], converged=True,
                       saddle_image=int(np.argmax(energies)))
         record["_saddle_atoms"] = images[int(np.argmax(energies))].copy()
-    except Exception as error:  # noqa: BLE001 - any calculator/NEB failure is recorded
+    except REFERENCE_FAILURES as error:  # a failed calculation; anything else propagates
         record["error"] = f"{type(error).__name__}: {error}"
     record["seconds"] = time.perf_counter() - start
     return record

@@ -28,7 +28,7 @@ import scipy.stats.qmc
 from tqdm.auto import tqdm
 
 from nnpkit.apps.quantum.gp import GaussianProcessPES
-from nnpkit.errors import ConfigError, LabelingError
+from nnpkit.errors import REFERENCE_FAILURES, ConfigError, LabelingError
 
 __all__ = ["ActiveLearningResult", "candidate_points", "initial_points", "learn_actively",
            "learn_by_placement", "reference_from_potential"]
@@ -100,7 +100,7 @@ def _evaluate(reference: Reference, point: np.ndarray, use_gradients: bool
               ) -> tuple[float, np.ndarray | None]:
     try:
         answer = reference(np.array(point, dtype=float))
-    except Exception as error:  # a reference may fail in any way; name the point
+    except REFERENCE_FAILURES as error:  # a failed calculation: name the point
         raise LabelingError(f"reference failed at {point.tolist()}: {error}") from error
     if use_gradients:
         if not isinstance(answer, tuple) or len(answer) != 2:

@@ -5,7 +5,8 @@
 kernel with one lengthscale per coordinate, chosen together with the signal and noise
 amplitudes by maximising the log marginal likelihood (L-BFGS-B from several starts).
 Prediction gives the mean, the standard deviation and the gradient of the mean; a fitted
-GP is saved as a signed safetensors file (:mod:`nnpkit.tensor_file`), never a pickle.
+GP is saved as a safetensors file with an integrity checksum (:mod:`nnpkit.tensor_file`;
+the checksum catches corruption, not deliberate edits), never a pickle.
 
 Why plain PyTorch and not GPyTorch: the surfaces here have tens to a few hundred
 observations in one to three coordinates, where an exact Cholesky solve in float64 is
@@ -285,7 +286,8 @@ class GaussianProcessPES:
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the training data, hyperparameters and metadata (signed safetensors)."""
+        """Write the training data, hyperparameters and metadata (safetensors with an
+        integrity checksum, atomically)."""
         tensors = {"points": torch.as_tensor(self.points), "energies": torch.as_tensor(
             self.energies), "log_hyper": torch.as_tensor(self.hyper.pack())}
         if self.gradients is not None:

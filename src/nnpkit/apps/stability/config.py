@@ -27,6 +27,8 @@ class StabilityDatasetConfig(_Strict):
     method: str = Field("emt", description="'emt' or the path of a trained nnpkit model.")
     threshold_eV_per_atom: float = Field(0.0, ge=0, description="Stable if E_hull ≤ this.")
     seed: int = Field(0, description="Seed of the random (SQS-like) decorations.")
+    include_unconverged: bool = Field(
+        False, description="Let relaxations that did not converge build the hull too.")
     output: str = Field("runs/stability/dataset.extxyz", description="Dataset file to write.")
     progress: bool = Field(True, description="Show a progress bar.")
 

@@ -3,7 +3,10 @@
 The pipeline is :func:`generate_prototypes` and :func:`elemental_references` → :func:`relax`
 (positions and cell, EMT or any ASE calculator) → :func:`label_structures` (formation energy
 per atom against the lowest relaxed elemental cell, energy above the hull of pymatgen's
-``PhaseDiagram``, label stable if ≤ a threshold) → :class:`StabilityDataset`. Energies are
+``PhaseDiagram``, label stable if ≤ a threshold) → :class:`StabilityDataset`. A relaxation
+that raises one of :data:`~nnpkit.errors.REFERENCE_FAILURES` is recorded in ``failures``;
+one that does not converge is kept, marked ``relax_converged: false``, and by default left
+off the hull (measured against the converged structures). Energies are
 in eV and eV/atom, lengths in Å. :func:`split_by_group` keeps whole prototypes or chemical
 systems on one side, so the test set is never a relabelled copy of the training set.
 """
@@ -35,8 +38,8 @@ from nnpkit.apps.stability.hull import (
     label_structures,
 )
 from nnpkit.apps.stability.prototypes import elemental_references, generate_prototypes
-from nnpkit.data.io import write_structures
-from nnpkit.errors import ConfigError, DataError
+from nnpkit.data.io import STRUCTURE_FILE_ERRORS, write_structures
+from nnpkit.errors import REFERENCE_FAILURES, ConfigError, DataError, LabelingError
 from nnpkit.file_writes import atomic_write
 
 __all__ = [
@@ -53,7 +56,7 @@ __all__ = [
 
 #: The metals ASE's EMT describes (the default elements of the dataset).
 EMT_METALS = ("Cu", "Ag", "Au", "Ni", "Pd", "Pt", "Al")
-_BOOL_KEYS = ("stable", "is_elemental", "relax_converged")
+_BOOL_KEYS = ("stable", "is_elemental", "relax_converged", "on_hull")
 _FLOAT_KEYS = ("energy_eV_per_atom", "formation_energy_eV_per_atom", "e_above_hull_eV_per_atom")
 _STRING_KEYS = ("prototype", "chemical_system", "formula")
 _INT_KEYS = ("relax_steps", "nnpkit_generation_index")
@@ -77,9 +80,14 @@ def relax(
     Returns:
         ``(relaxed, info)``: the relaxed copy with a SinglePointCalculator holding energy (eV),
         forces (eV/Å, ``[n_atoms, 3]``) and stress (eV/Å³, Voigt ``[6]``); ``info`` has
-        ``converged`` (bool) and ``steps`` (int), and ``error`` (str) if the calculator
-        raised or returned a non-finite energy, forces or stress (the copy then has no
-        calculator).
+        ``converged`` (bool: the optimizer reached ``fmax`` within ``max_steps``) and
+        ``steps`` (int), and ``error`` (str) if the calculation failed (one of
+        :data:`~nnpkit.errors.REFERENCE_FAILURES`) or returned a non-finite energy, forces
+        or stress (the copy then has no calculator).
+
+    Raises:
+        Any other error of the calculator or its factory (a ``TypeError``, an element the
+        calculator does not know), with its message: bad input is not a failed relaxation.
     """
     relaxed = atoms.copy()
     info: dict[str, Any] = {"converged": False, "steps": 0}
@@ -92,8 +100,8 @@ def relax(
         forces = np.array(relaxed.get_forces())  # [n_atoms, 3]
         stress = np.array(relaxed.get_stress(voigt=True))  # [6]
         if not (math.isfinite(energy) and np.isfinite(forces).all() and np.isfinite(stress).all()):
-            raise FloatingPointError(f"non-finite energy, forces or stress (energy {energy})")
-    except Exception as exc:  # noqa: BLE001 - any calculator failure is recorded, not raised
+            raise LabelingError(f"non-finite energy, forces or stress (energy {energy})")
+    except REFERENCE_FAILURES as exc:  # a failed calculation; anything else propagates
         relaxed.calc = None
         info["error"] = f"{type(exc).__name__}: {exc}"
         return relaxed, info
@@ -123,12 +131,14 @@ class StabilityDataset:
             ``chemical_system``, ``formula``, ``error``).
         threshold_eV_per_atom: stable if the energy above the hull is ≤ this.
         method: what computed the energies (``"emt"`` or ``"custom"``).
+        include_unconverged: whether unconverged relaxations built the hull too.
     """
 
     structures: list[Atoms]
     failures: list[dict[str, Any]] = field(default_factory=list)
     threshold_eV_per_atom: float = 0.0
     method: str = "emt"
+    include_unconverged: bool = False
 
     def labels(self) -> np.ndarray:
         """Stability labels, bool ``[n_structures]``."""
@@ -171,7 +181,7 @@ class StabilityDataset:
             raise DataError(f"{path}: no such file")
         try:
             frames = ase.io.read(Path(path), index=":", format="extxyz")
-        except Exception as exc:  # noqa: BLE001 - ASE raises many types for bad files
+        except STRUCTURE_FILE_ERRORS as exc:  # what ASE raises for a bad file
             message = f"{path}: cannot read structures ({type(exc).__name__}: {exc})"
             raise DataError(message) from exc
         frames = frames if isinstance(frames, list) else [frames]
@@ -197,7 +207,8 @@ class StabilityDataset:
         meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         threshold = meta.get("threshold_eV_per_atom", next(iter(thresholds), 0.0))
         return cls(frames, list(meta.get("failures", [])), float(threshold),
-                   str(meta.get("method", "unknown")))  # fmt: skip
+                   str(meta.get("method", "unknown")),
+                   bool(meta.get("hull_includes_unconverged", False)))  # fmt: skip
 
     def to_json_summary(self) -> dict[str, Any]:
         """Counts, prevalence and per-prototype statistics as a JSON-ready dict."""
@@ -218,6 +229,7 @@ class StabilityDataset:
             "prevalence_compounds": float(compounds.mean()) if len(compounds) else math.nan,
             "n_failures": len(self.failures),
             "n_unconverged": sum(not a.info.get("relax_converged", True) for a in self.structures),
+            "hull_includes_unconverged": bool(self.include_unconverged),
             "threshold_eV_per_atom": float(self.threshold_eV_per_atom),
             "method": self.method,
             "elements": sorted({s for a in self.structures for s in a.get_chemical_symbols()}),
@@ -242,6 +254,7 @@ def build_dataset(
     n_random_per_system: int = 2,
     fmax: float = 0.02,
     max_steps: int = 200,
+    include_unconverged: bool = False,
 ) -> StabilityDataset:
     """Generate, relax and label the binary/ternary alloy dataset of ``elements``.
 
@@ -255,11 +268,20 @@ def build_dataset(
         calculator_factory: makes a fresh ASE calculator per structure, e.g.
             ``lambda: nnpkit.load_calculator(path)`` for a trained potential.
         n_random_per_system, fmax, max_steps: see :func:`generate_prototypes`, :func:`relax`.
+        include_unconverged: let relaxations that did not converge in ``max_steps`` build
+            the hull and the elemental references (default: they are only measured
+            against it; see :func:`~nnpkit.apps.stability.hull.label_structures`).
 
     Returns:
         The dataset: elemental fcc/bcc/hcp cells (``prototype`` A1/A2/A3, which define the
-        hull) and the alloys, each with ``relax_converged`` and ``relax_steps`` in ``info``;
-        structures whose relaxation raised are recorded in ``failures``, never dropped silently.
+        hull) and the alloys, each with ``relax_converged``, ``relax_steps`` and ``on_hull``
+        in ``info``; structures whose relaxation failed (one of
+        :data:`~nnpkit.errors.REFERENCE_FAILURES`) are recorded in ``failures``, never
+        dropped silently.
+
+    Raises:
+        ConfigError: a bad threshold or method. Any error of the calculator that is not a
+        failed calculation (a ``TypeError``, an element it does not know) propagates.
     """
     if not (math.isfinite(threshold_eV_per_atom) and threshold_eV_per_atom >= 0):
         raise ConfigError(f"threshold_eV_per_atom must be ≥ 0, got {threshold_eV_per_atom}")
@@ -279,17 +301,20 @@ def build_dataset(
     for k, atoms in enumerate(tqdm(structures, desc="relaxing", disable=not progress)):
         result, info = relax(atoms, calculator_factory, fmax=fmax, max_steps=max_steps)
         if "error" in info:
-            failures.append({**describe_structure(atoms, k), "error": info["error"]})
+            failures.append({**describe_structure(atoms, k), "error": info["error"],
+                             "converged": False})
             continue
         result.info.update(relax_converged=info["converged"], relax_steps=info["steps"])
         result.info["nnpkit_generation_index"] = k
         relaxed.append(result)
-    labelled, label_failures = label_structures(relaxed, threshold_eV_per_atom)
+    labelled, label_failures = label_structures(relaxed, threshold_eV_per_atom,
+                                                include_unconverged)
     for failure in label_failures:  # index into the generated list, not the relaxed one
         failure["index"] = int(relaxed[failure["index"]].info["nnpkit_generation_index"])
     failures += label_failures
     failures.sort(key=lambda f: f["index"])
-    return StabilityDataset(labelled, failures, float(threshold_eV_per_atom), method)
+    return StabilityDataset(labelled, failures, float(threshold_eV_per_atom), method,
+                            include_unconverged)
 
 
 def split_by_group(

@@ -1,6 +1,7 @@
-"""The deployable stability model: invariant featurizer + calibrated MLP, in a signed file.
+"""The deployable stability model: invariant featurizer + calibrated MLP, in one file.
 
-Stored with :mod:`nnpkit.tensor_file` (safetensors + JSON), so loading executes no code.
+Stored with :mod:`nnpkit.tensor_file` (safetensors + JSON + an integrity checksum that
+catches a corrupted or truncated file, not a deliberate edit), so loading executes no code.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class StabilityModel:
         return self.classifier.predict_proba(self.featurizer().transform(structures))
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the signed model file (atomically)."""
+        """Write the model file with its integrity checksum (atomically)."""
         tensors, hyperparameters = self.classifier.state()
         metadata = {"featurizer": self.featurizer_settings, "classifier": hyperparameters,
                     "threshold_eV_per_atom": self.threshold_eV_per_atom,

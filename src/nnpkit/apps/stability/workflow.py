@@ -10,6 +10,7 @@ from ase.calculators.calculator import Calculator
 from nnpkit.apps.stability.config import StabilityDatasetConfig
 from nnpkit.apps.stability.dataset import build_dataset
 from nnpkit.apps.stability.model import StabilityModel
+from nnpkit.data.io import STRUCTURE_FILE_ERRORS
 from nnpkit.errors import DataError
 
 __all__ = ["dataset_from_config", "predict_file"]
@@ -30,7 +31,8 @@ def dataset_from_config(config: StabilityDatasetConfig) -> dict:
     dataset = build_dataset(
         elements=tuple(config.elements), max_species=config.max_species,
         method="emt", threshold_eV_per_atom=config.threshold_eV_per_atom, seed=config.seed,
-        progress=config.progress, calculator_factory=_calculator_factory(config.method))
+        progress=config.progress, calculator_factory=_calculator_factory(config.method),
+        include_unconverged=config.include_unconverged)
     dataset.save(config.output)
     return {"output": config.output, "method": config.method, **dataset.to_json_summary()}
 
@@ -44,7 +46,7 @@ def predict_file(model: str | os.PathLike, structures: str | os.PathLike) -> lis
         raise DataError(f"structure file not found: {structures}")
     try:
         frames = read(os.fspath(structures), index=":")
-    except Exception as error:  # noqa: BLE001 - ASE raises many types for bad files
+    except STRUCTURE_FILE_ERRORS as error:  # what ASE raises for a bad file
         raise DataError(f"{structures}: cannot read structures ({error})") from error
     frames = frames if isinstance(frames, list) else [frames]
     probability = stability.predict_proba(frames)
