@@ -42,7 +42,7 @@ def main() -> None:
     from nnpkit.data import write_structures
     from nnpkit.labeling import ethanol_xtb_dataset
     from nnpkit.training import fit, load_config
-    from nnpkit.training.distributed import train_distributed
+    from nnpkit.training.launch import train_distributed
 
     work = OUT_DIR / "ddp_throughput"
     work.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,11 @@ from ase.build import bulk
 from nnpkit.active import load_active_config, run_active_learning, select_frames
 from nnpkit.active.config import SelectionSettings
 from nnpkit.cli.labeling import register
-from nnpkit.errors import ConfigError
+from nnpkit.data import read_structures
+from nnpkit.errors import ConfigError, DataError
 from nnpkit.labeling import DatasetStore, rattle_structures
+from nnpkit.labeling.methods import parse_method
+from nnpkit.labeling.store import structure_hash
 
 pytest.importorskip("distributed")
 
@@ -31,7 +34,7 @@ def _config(tmp_path: Path, **changes: object) -> dict:
         "farm": {"n_workers": 1, "processes": False},
         "initial": {"structure": str(structure), "sampling": "rattle", "n_structures": 8,
                     "rattle_stdev_A": 0.1, "strain_max": 0.02},
-        "committee_size": 2, "model": TINY_MODEL, "validation_fraction": 0.25,
+        "committee_size": 2, "model": TINY_MODEL, "validation_fraction": 0.25, "n_test": 4,
         "training": {"max_epochs": 2, "time_limit_min": None, "batch_size": 4,
                      "progress": False, "num_threads": 1},
         "exploration": {"temperatures_K": [800.0], "trajectories_per_temperature": 1,
@@ -100,6 +103,38 @@ def test_loop_runs_to_the_budget_and_writes_the_curve(tmp_path: Path,
     # a finished run reruns instantly with the same answer and no new labels
     again = run_active_learning(load_active_config(config_path))
     assert again.stop_reason == "label_budget" and store.count() == 11
+    _assert_one_fixed_test_set_never_trained_on(run, rows, store)
+    (run / "test_set.extxyz").write_text((run / "test_set.extxyz").read_text()[:-1] + " \n")
+    with pytest.raises(DataError, match="changed since this run began"):
+        run_active_learning(load_active_config(config_path))
+
+
+def _assert_one_fixed_test_set_never_trained_on(run: Path, rows: list[dict],
+                                                store: DatasetStore) -> None:
+    """Every curve point is on test_set.extxyz (same SHA-256), which no iteration's
+    training set and no row of the training store contains."""
+    import hashlib
+
+    test_path = run / "test_set.extxyz"
+    digest = hashlib.sha256(test_path.read_bytes()).hexdigest()
+    assert [row["test_set_sha256"] for row in rows] == [digest] * len(rows)
+    assert {row["test_set"] for row in rows} == {str(test_path)}
+    assert [int(row["n_test"]) for row in rows] == [4] * len(rows)
+    state = json.loads((run / "state.json").read_text())
+    assert state["test_set"]["sha256"] == digest and state["test_set"]["n_structures"] == 4
+    test = {structure_hash(atoms, {}) for atoms in read_structures(test_path)}
+    assert len(test) == 4
+    for iteration in range(len(rows)):
+        folder = run / f"iter_{iteration:03d}"
+        trained = {structure_hash(atoms, {}) for atoms in read_structures(folder / "train.extxyz")}
+        assert trained and not trained & test, iteration
+        for member in (folder / "committee").glob("member_*"):  # members tested on it too
+            metrics = json.loads((member / "metrics.json").read_text())
+            assert metrics["n_test"] == 4 and metrics["n_train"] + metrics["n_validation"] == len(
+                trained)
+    in_store = store.status_by_hash()
+    spec = parse_method("emt")
+    assert not set(store.hashes_of(read_structures(test_path), spec)) & set(in_store)
 
 
 def test_interrupted_loop_resumes_without_retraining_or_relabelling(
@@ -113,7 +148,7 @@ def test_interrupted_loop_resumes_without_retraining_or_relabelling(
 
     def label_then_die(*args: object, **kwargs: object) -> object:
         calls["label"] += 1
-        if calls["label"] == 2:  # the first exploration's labels: interrupted
+        if calls["label"] == 3:  # after the test set and the first set: interrupted
             raise KeyboardInterrupt
         return real_label(*args, **kwargs)
 
@@ -122,6 +157,8 @@ def test_interrupted_loop_resumes_without_retraining_or_relabelling(
         run_active_learning(config)
     frames = tmp_path / "run" / "iter_000" / "frames.extxyz"
     frames_time = frames.stat().st_mtime_ns
+    test_set = tmp_path / "run" / "test_set.extxyz"
+    test_time = test_set.stat().st_mtime_ns
     monkeypatch.setattr(loop, "label_to_store", real_label)
     real_fit = committee.fit
 
@@ -134,6 +171,8 @@ def test_interrupted_loop_resumes_without_retraining_or_relabelling(
     assert result.stop_reason == "label_budget"
     assert calls["fit"] == 2  # only iteration 1's two members; iteration 0 was kept
     assert frames.stat().st_mtime_ns == frames_time  # exploration not redone
+    assert test_set.stat().st_mtime_ns == test_time  # the same test set, not redrawn
+    assert len({row["test_set_sha256"] for row in result.rows}) == 1
     assert [row["n_labels"] for row in result.rows] == [8, 11]
     assert DatasetStore(tmp_path / "run" / "labels.db").count() == 11
 

@@ -40,7 +40,7 @@ def test_reference_energies_recover_per_element_energies(noise_eV: float) -> Non
     assert statistics.elements == ("H", "C", "O")  # ordered by atomic number
     np.testing.assert_allclose(statistics.reference_energies_eV,
                                list(TRUE_ENERGIES_eV.values()), atol=max(5 * noise_eV, 1e-4))
-    # the tiny ridge biases the fit by ~1e-6 relative; exact data is fitted to < 0.1 meV/atom
+    # plain least squares: exact data is fitted to < 0.1 meV/atom
     assert statistics.residual_energy_std_eV_per_atom < max(noise_eV, 1e-4)
 
 
@@ -78,7 +78,7 @@ def test_explicit_element_list_keeps_its_order_and_absent_elements() -> None:
     reference = dict(zip(statistics.elements, statistics.reference_energies_eV, strict=True))
     for symbol, energy in TRUE_ENERGIES_eV.items():
         assert reference[symbol] == pytest.approx(energy, abs=1e-3)
-    assert abs(reference["N"]) < 1e-6  # absent: the ridge keeps it at zero
+    assert abs(reference["N"]) < 1e-6  # absent: the minimum-norm solution keeps it at zero
 
 
 def test_collinear_compositions_are_handled() -> None:
@@ -90,7 +90,8 @@ def test_collinear_compositions_are_handled() -> None:
         atoms.calc = SinglePointCalculator(atoms, energy=-4200.0 + rng.normal(0.0, 0.01),
                                            forces=np.zeros((9, 3)))
         structures.append(atoms)
-    statistics = fit_statistics(structures)
+    with pytest.warns(UserWarning, match="per-atom energies are not physical"):
+        statistics = fit_statistics(structures)
     reference = dict(zip(statistics.elements, statistics.reference_energies_eV, strict=True))
     total = 6 * reference["H"] + 2 * reference["C"] + reference["O"]
     assert np.isfinite(statistics.reference_energies_eV).all()
@@ -137,3 +138,34 @@ def test_inputs_not_modified() -> None:
 def test_element_missing_from_explicit_list_is_refused() -> None:
     with pytest.raises(DataError, match="O"):
         fit_statistics(_synthetic(5, 0.0), elements=["H", "C"])
+
+
+def test_large_reference_energies_are_fitted_without_bias() -> None:
+    """All-electron-sized energies (-5e5 eV per atom): the references must absorb the shift
+    exactly (a ridge would bias them by ~5 meV per atom); residuals unchanged to 1e-6 eV."""
+    structures = copper_emt_dataset(8, seed=1)
+    plain = fit_statistics(structures)
+    shifted = []
+    for atoms in structures:
+        copy = atoms.copy()
+        copy.calc = SinglePointCalculator(copy, energy=atoms.get_potential_energy()
+                                          - 5e5 * len(atoms), forces=atoms.get_forces())
+        shifted.append(copy)
+    moved = fit_statistics(shifted)
+    assert moved.reference_energies_eV[0] - plain.reference_energies_eV[0] == pytest.approx(
+        -5e5, abs=1e-6)
+    assert moved.residual_energy_std_eV_per_atom == pytest.approx(
+        plain.residual_energy_std_eV_per_atom, abs=1e-6)
+
+
+def test_given_reference_energies_are_used_and_recorded() -> None:
+    structures = _synthetic(10, 1e-3)
+    given = {"H": -13.6, "C": -1029.0, "O": -2041.0}
+    statistics = fit_statistics(structures, reference_energies_eV=given,
+                                reference_source="isolated_atoms:test")
+    assert dict(zip(statistics.elements, statistics.reference_energies_eV,
+                    strict=True)) == given
+    assert statistics.reference_source == "isolated_atoms:test"
+    assert DatasetStatistics.from_dict(statistics.to_dict()) == statistics
+    with pytest.raises(DataError, match="element.*O"):
+        fit_statistics(structures, reference_energies_eV={"H": -13.6, "C": -1029.0})

@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from nnpkit.errors import ConfigError, DataError, UnknownElementError
 from nnpkit.training import fit, load_config
 from nnpkit.training.checkpoint import load_checkpoint
+from nnpkit.training.config import TrainingConfig
 
 from .conftest import small_config
 
@@ -29,6 +30,7 @@ def test_run_directory_has_every_artefact(trained_run: Path) -> None:
     assert summary["test"]["n_structures"] == 40
     assert summary["epochs"] == 5
     assert summary["test"]["stress_mae_GPa"] is not None
+    assert summary["model_selection"] == "validation" and summary["n_validation"] == 16
     rows = (trained_run / "metrics.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 5
 
@@ -154,3 +156,46 @@ def test_test_set_with_unknown_element_names_it(copper_files: dict[str, Path],
     config["data"]["test"] = str(tmp_path / "gold.extxyz")
     with pytest.raises(UnknownElementError, match="Au"):
         fit(load_config(config))
+
+
+def test_no_validation_data_is_refused_before_reading_the_data(copper_files: dict[str, Path],
+                                                               tmp_path: Path) -> None:
+    """validation_fraction 0 without data.validation would choose the best epoch on the
+    training data: refused, naming the keys, before the (here missing) data is read."""
+    config = small_config(copper_files, tmp_path / "run")
+    config["data"].update(train=str(tmp_path / "not-read.extxyz"), validation_fraction=0.0)
+    with pytest.raises(ConfigError, match=r"data\.validation_fraction is 0.*select_on_train"):
+        fit(load_config(config))
+
+
+def test_selection_on_train_warns_records_it_and_summarises_the_stop(
+        copper_files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    config = small_config(copper_files, tmp_path / "run", max_epochs=1, select_on_train=True)
+    config["data"]["validation_fraction"] = 0.0
+    with pytest.warns(UserWarning, match="chosen on the first 50 TRAINING structures"):
+        fit(load_config(config))
+    summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert (summary["model_selection"], summary["n_validation"]) == ("train", 0)
+    assert summary["n_train"] == 160  # nothing held out
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("nnpkit train: stopped by max_epochs (training.max_epochs=1) "
+                           "after 1 epoch; best epoch 1 on TRAIN data: force MAE")
+
+
+def test_validation_file_selects_the_model_and_nothing_is_held_out(
+        copper_files: dict[str, Path], tmp_path: Path) -> None:
+    from nnpkit.data import read_structures, write_structures
+
+    validation = tmp_path / "validation.extxyz"
+    write_structures(validation, read_structures(copper_files["test"])[:12])
+    config = small_config(copper_files, tmp_path / "run", max_epochs=1)
+    config["data"]["validation"] = str(validation)
+    fit(load_config(config))
+    summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert (summary["model_selection"], summary["n_validation"]) == ("validation", 12)
+    assert (summary["n_train"], summary["n_test"]) == (160, 40)
+
+
+def test_no_time_limit_by_default() -> None:
+    """A production run is not cut at 20 minutes unless asked to be."""
+    assert TrainingConfig().time_limit_min is None

@@ -99,7 +99,12 @@ class ActiveLearningConfig(_Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig,
                                      description="Training of the members.")
     validation_fraction: float = Field(0.1, gt=0, lt=1, description="Of labels, validation.")
-    test_data: str | None = Field(None, description="Labelled test set of the curve.")
+    test_data: str | None = Field(
+        None, description="Labelled test set of the curve; null: a fixed set of n_test "
+        "structures held out of the initial pool.")
+    n_test: int = Field(
+        20, ge=1, description="Without test_data: structures drawn once from the initial pool "
+        "as the curve's test set, labelled once, never trained on (not in max_labels).")
     exploration: ExplorationSettings = Field(default_factory=ExplorationSettings,
                                              description="Exploration MD.")
     selection: SelectionSettings = Field(default_factory=SelectionSettings,
@@ -116,9 +121,10 @@ class ActiveLearningConfig(_Strict):
         self.run_config("train.extxyz", "check")  # the model settings must validate
         return self
 
-    def run_config(self, train: str, output: str) -> RunConfig:
-        """The :class:`RunConfig` of one iteration's committee."""
-        data = DataConfig(train=train, test=self.test_data,
+    def run_config(self, train: str, output: str, test: str | None = None) -> RunConfig:
+        """The :class:`RunConfig` of one iteration's committee (``test``: its test set,
+        default ``test_data``; given a test set, nothing is held out of ``train`` for it)."""
+        data = DataConfig(train=train, test=test if test is not None else self.test_data,
                           validation_fraction=self.validation_fraction)
         return RunConfig(data=data, model=dict(self.model), training=self.training,
                          output=output)

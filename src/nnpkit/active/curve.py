@@ -1,5 +1,9 @@
 """The learning curve of an active-learning run: test error against number of labels.
 
+Every row is measured on the same test set (``test_data``, or the run's fixed
+``test_set.extxyz`` drawn once from the initial pool and never trained on): the columns
+``test_set``, ``n_test`` and ``test_set_sha256`` name it, so the points are comparable.
+
 :func:`write_learning_curve` writes the iteration rows as CSV and draws the test force
 MAE (meV/Å) against the number of labels as a PNG; :func:`plot_learning_curves` draws
 several strategies on one set of axes (the benchmark's comparison).
@@ -20,7 +24,7 @@ __all__ = ["CURVE_FIELDS", "write_learning_curve", "plot_learning_curves"]
 #: Columns of ``learning_curve.csv`` (one row per iteration).
 CURVE_FIELDS = ["iteration", "n_labels", "test_forces_mae_meV_per_A",
                 "test_energy_mae_meV_per_atom", "n_frames", "n_candidates", "n_selected",
-                "n_failed", "mean_max_force_std"]
+                "n_failed", "mean_max_force_std", "test_set", "n_test", "test_set_sha256"]
 
 
 def write_learning_curve(rows: Sequence[Mapping], csv_path: str | os.PathLike,

@@ -1,9 +1,13 @@
 """The active-learning loop (``nnpkit learn CONFIG.yaml``).
 
-Each iteration k, in ``<output>/iter_<k>/``:
+Before the first iteration, without ``test_data``, ``n_test`` structures are drawn once
+from the initial pool (among those not in the store), labelled into ``test_labels.db``
+(never the training store) and written to ``test_set.extxyz``: the curve's one fixed
+test set, kept for the whole run and reused on resume (its SHA-256 is checked). Each
+iteration k, in ``<output>/iter_<k>/``:
 
 1. export the store's labels to ``train.extxyz`` and train a committee (``committee/``);
-2. measure its test error (one row of the learning curve);
+2. measure its error on the test set (one row of the learning curve);
 3. stop if the label budget or the iteration limit is reached;
 4. explore with committee-driven MD (``frames.extxyz``), select uncertain, diverse frames;
    stop if none is uncertain;
@@ -16,6 +20,7 @@ The store is idempotent, so no structure is labelled twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +34,16 @@ from nnpkit.active.config import ActiveLearningConfig
 from nnpkit.active.curve import write_learning_curve
 from nnpkit.active.explore import explore, select_frames
 from nnpkit.data.io import read_structures, write_structures
+from nnpkit.errors import ConfigError, DataError
 from nnpkit.file_writes import atomic_write
 from nnpkit.labeling.farm import farm_client, label_to_store
 from nnpkit.labeling.methods import MethodSpec, parse_method
-from nnpkit.labeling.store import DatasetStore
+from nnpkit.labeling.store import DatasetStore, structure_hash
 
-__all__ = ["ActiveLearningResult", "run_active_learning", "initial_structures"]
+__all__ = ["ActiveLearningResult", "run_active_learning", "initial_structures", "TEST_SET"]
+
+#: The fixed test set of a run without ``test_data``, in the run directory.
+TEST_SET = "test_set.extxyz"
 
 
 @dataclass
@@ -47,6 +56,7 @@ class ActiveLearningResult:
         stop_reason: ``label_budget``, ``max_iterations`` or ``no_uncertain_configurations``.
         committee_dir: the last committee (the model to use).
         db: the store's URL (password redacted).
+        test_set: ``{"path", "source", "n_structures", "sha256"}`` of the curve's test set.
     """
 
     run_dir: Path
@@ -54,10 +64,13 @@ class ActiveLearningResult:
     stop_reason: str
     committee_dir: Path
     db: str
+    test_set: dict[str, Any]
 
 
-def initial_structures(config: ActiveLearningConfig, spec: MethodSpec) -> list[Atoms]:
-    """The unlabelled first set: ``initial.data`` or samples around ``initial.structure``."""
+def initial_structures(config: ActiveLearningConfig, spec: MethodSpec, extra: int = 0
+                       ) -> list[Atoms]:
+    """The unlabelled first set: ``initial.data`` or ``initial.n_structures + extra``
+    samples around ``initial.structure`` (the extra ones become the fixed test set)."""
     from nnpkit.labeling.normal_modes import normal_mode_samples
     from nnpkit.labeling.sampling import rattle_structures, sample_md
     from nnpkit.labeling.workflow import starting_structure
@@ -68,12 +81,65 @@ def initial_structures(config: ActiveLearningConfig, spec: MethodSpec) -> list[A
     start = starting_structure(settings.structure)
     if settings.sampling == "normal_modes":
         return normal_mode_samples(start, spec.make_calculator(), settings.temperature_K,
-                                   settings.n_structures, seed=config.seed)
+                                   settings.n_structures + extra, seed=config.seed)
     if settings.sampling == "md":
         return sample_md(start, spec.make_calculator(), settings.temperature_K,
-                         settings.n_structures, seed=config.seed, progress=config.progress)
-    return rattle_structures(start, settings.n_structures, settings.rattle_stdev_A,
+                         settings.n_structures + extra, seed=config.seed,
+                         progress=config.progress)
+    return rattle_structures(start, settings.n_structures + extra, settings.rattle_stdev_A,
                              settings.strain_max, seed=config.seed)
+
+
+def _label_initial_sets(config: ActiveLearningConfig, spec: MethodSpec, store: DatasetStore,
+                        out: Path, client: Any) -> None:
+    """Label, once each, the fixed test set (without ``test_data``) and the first
+    training set, both from one pool; the test set never enters ``store``."""
+    fixed, test_path = config.test_data is None, out / TEST_SET
+    need_test, need_start = fixed and not test_path.is_file(), store.count(method=spec.name) == 0
+    if not (need_test or need_start):
+        return
+    pool = initial_structures(config, spec, extra=config.n_test if fixed else 0)
+    picks: list[int] = []
+    if fixed:  # drawn among the pool's structures that are not training labels already
+        known = store.status_by_hash()
+        free = [k for k, key in enumerate(store.hashes_of(pool, spec)) if key not in known]
+        if len(free) - config.n_test < (2 if need_start else 0):
+            raise ConfigError(f"the initial pool has {len(free)} unlabelled structures, too "
+                              f"few for n_test={config.n_test} and a training set; lower "
+                              f"n_test or give test_data")
+        rng = np.random.default_rng(config.seed)
+        picks = sorted(int(k) for k in rng.choice(free, size=config.n_test, replace=False))
+    if need_test:
+        test_store = out / "test_labels.db"
+        label_to_store([pool[k] for k in picks], spec, str(test_store), client=client,
+                       progress=config.progress)
+        DatasetStore(test_store).export(test_path, spec.name)
+    if need_start:  # without the test set's structures, by content (not only by draw)
+        held_out = set(picks)
+        tested = ({structure_hash(atoms, {}) for atoms in read_structures(test_path)}
+                  if fixed else set())
+        start = [atoms for k, atoms in enumerate(pool)
+                 if k not in held_out and structure_hash(atoms, {}) not in tested]
+        label_to_store(start, spec, store.url, client=client, progress=config.progress)
+
+
+def _test_set(config: ActiveLearningConfig, out: Path, recorded: dict[str, Any] | None
+              ) -> dict[str, Any]:
+    """The test set's record; raises DataError if it changed since ``recorded``."""
+    path = config.test_data if config.test_data is not None else str(out / TEST_SET)
+    structures = read_structures(path)  # DataError naming it if missing or unlabelled
+    content = (Path(path).read_bytes() if Path(path).is_file()  # else a database URL
+               else "".join(structure_hash(atoms, {}) for atoms in structures).encode())
+    record: dict[str, Any] = {
+        "path": path, "n_structures": len(structures),
+        "source": "test_data" if config.test_data is not None
+        else "fixed: drawn once from the initial pool, never trained on",
+        "sha256": hashlib.sha256(content).hexdigest()}
+    if recorded is not None and recorded["sha256"] != record["sha256"]:
+        raise DataError(f"the test set {path} changed since this run began (SHA-256 "
+                        f"{recorded['sha256'][:16]}… → {record['sha256'][:16]}…): the curve's "
+                        f"points would not be comparable; restore it or use a new output")
+    return record
 
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
@@ -82,8 +148,8 @@ def _save_state(path: Path, state: dict[str, Any]) -> None:
 
 
 def _train_and_test(config: ActiveLearningConfig, store: DatasetStore, spec: MethodSpec,
-                    folder: Path, iteration: int) -> dict[str, Any]:
-    """Train iteration ``iteration``'s committee and measure it: one learning-curve row."""
+                    folder: Path, iteration: int, test_set: dict[str, Any]) -> dict[str, Any]:
+    """Train iteration ``iteration``'s committee and measure it on ``test_set``: one row."""
     from nnpkit.training.committee import fit_committee
     from nnpkit.training.evaluation import evaluate_file
 
@@ -91,16 +157,15 @@ def _train_and_test(config: ActiveLearningConfig, store: DatasetStore, spec: Met
     if not train_path.is_file():
         store.export(train_path, spec.name)
     n_labels = len(read_structures(train_path))
-    run_config = config.run_config(str(train_path), str(folder / "committee"))
+    run_config = config.run_config(str(train_path), str(folder / "committee"),
+                                   test=test_set["path"])
     committee = fit_committee(run_config, config.committee_size, bootstrap=config.bootstrap)
-    if config.test_data is not None:
-        metrics = evaluate_file(str(committee.run_dir), config.test_data)
-    else:  # the members' own held-out test split
-        metrics = {key: float(np.mean([m[key] for m in committee.test_metrics]))
-                   for key in ("forces_mae_meV_per_A", "energy_mae_meV_per_atom")}
+    metrics = evaluate_file(str(committee.run_dir), test_set["path"])  # the members' mean
     return {"iteration": iteration, "n_labels": n_labels,
             "test_forces_mae_meV_per_A": metrics["forces_mae_meV_per_A"],
-            "test_energy_mae_meV_per_atom": metrics["energy_mae_meV_per_atom"]}
+            "test_energy_mae_meV_per_atom": metrics["energy_mae_meV_per_atom"],
+            "test_set": test_set["path"], "n_test": test_set["n_structures"],
+            "test_set_sha256": test_set["sha256"]}
 
 
 def _explore_and_select(config: ActiveLearningConfig, store: DatasetStore, spec: MethodSpec,
@@ -141,9 +206,10 @@ def _explore_and_select(config: ActiveLearningConfig, store: DatasetStore, spec:
 def run_active_learning(config: ActiveLearningConfig) -> ActiveLearningResult:
     """Run (or resume) the active-learning loop that ``config`` describes.
 
-    Writes ``<output>/config.yaml``, ``state.json``, ``learning_curve.csv`` and
-    ``learning_curve.png`` and the iteration folders; rerunning after an interruption
-    continues from the last finished phase.
+    Writes ``<output>/config.yaml``, ``state.json`` (with the test set's record),
+    ``learning_curve.csv`` and ``learning_curve.png``, the iteration folders and, without
+    ``test_data``, ``test_set.extxyz``; rerunning after an interruption continues from
+    the last finished phase, on the same test set.
     """
     out = Path(config.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -156,14 +222,14 @@ def run_active_learning(config: ActiveLearningConfig) -> ActiveLearningResult:
     store = DatasetStore(config.farm.db or str(out / "labels.db"))
     farm = config.farm
     with farm_client(farm.scheduler, farm.n_workers, farm.processes) as client:
-        if store.count(method=spec.name) == 0:
-            label_to_store(initial_structures(config, spec), spec, store.url, client=client,
-                           progress=config.progress)
+        _label_initial_sets(config, spec, store, out, client)
+        state["test_set"] = _test_set(config, out, state.get("test_set"))
         iteration = max(len(state["rows"]) - 1, 0)
         while state["stop_reason"] is None:
             folder = out / f"iter_{iteration:03d}"
             if len(state["rows"]) <= iteration:
-                state["rows"].append(_train_and_test(config, store, spec, folder, iteration))
+                state["rows"].append(_train_and_test(config, store, spec, folder, iteration,
+                                                     state["test_set"]))
                 _save_state(state_path, state)
             row = state["rows"][iteration]
             if row["n_labels"] >= config.budget.max_labels:
@@ -186,4 +252,4 @@ def run_active_learning(config: ActiveLearningConfig) -> ActiveLearningResult:
                                  f"({spec.name})")
     last = out / f"iter_{len(state['rows']) - 1:03d}" / "committee"
     return ActiveLearningResult(out, state["rows"], state["stop_reason"], last,
-                                store.display_url)
+                                store.display_url, state["test_set"])

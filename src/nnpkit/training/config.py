@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nnpkit.errors import ConfigError
 from nnpkit.models.registry import model_config_class
 from nnpkit.typed_config import apply_overrides, load_typed_config
 
-__all__ = ["DataConfig", "TrainingConfig", "RunConfig", "load_config", "apply_overrides"]
+__all__ = ["DataConfig", "TrainingConfig", "StatisticsConfig", "RunConfig", "load_config",
+           "apply_overrides"]
 
 
 class _Strict(BaseModel):
@@ -27,7 +28,11 @@ class DataConfig(_Strict):
 
     train: str = Field(..., description="Training data: extxyz path or ASE database URL.")
     test: str | None = Field(None, description="Test data; default: hold out test_fraction.")
-    validation_fraction: float = Field(0.1, ge=0, lt=1, description="Of train, for validation.")
+    validation: str | None = Field(
+        None, description="Validation data (model selection, LR schedule); default: hold "
+        "out validation_fraction of train.")
+    validation_fraction: float = Field(
+        0.1, ge=0, lt=1, description="Of train, for validation, when validation is unset.")
     test_fraction: float = Field(0.1, ge=0, lt=1, description="Of train, when test is unset.")
     energy_key: str = Field("energy", description="Name of the energy label (eV).")
     forces_key: str = Field("forces", description="Name of the forces label (eV/Å).")
@@ -39,7 +44,8 @@ class TrainingConfig(_Strict):
     """The optimisation."""
 
     max_epochs: int = Field(1000, ge=1, description="Upper bound on epochs.")
-    time_limit_min: float | None = Field(20.0, gt=0, description="Stop cleanly after this.")
+    time_limit_min: float | None = Field(
+        None, gt=0, description="Stop cleanly after this many minutes; null: no limit.")
     time_clock: Literal["wall", "process"] = Field(
         "wall", description="Clock of time_limit_min: wall time or this process's CPU time.")
     batch_size: int = Field(8, ge=1, description="Structures per optimiser step.")
@@ -60,6 +66,29 @@ class TrainingConfig(_Strict):
     num_threads: int | None = Field(None, ge=1, description="torch threads; default: torch's.")
     normalization_sample: int = Field(500, ge=1, description="Structures for feature stats.")
     progress: bool = Field(True, description="Show a progress bar.")
+    select_on_train: bool = Field(
+        False, description="Without validation data, choose the best epoch on the first 50 "
+        "training structures (biased; warned and recorded) instead of refusing.")
+
+
+class StatisticsConfig(_Strict):
+    """Per-element reference energies (E0s) added to the network's per-atom energies."""
+
+    reference_energies: Literal["fit", "isolated_atoms"] | dict[str, float] = Field(
+        "fit", description="fit (least squares), isolated_atoms (the reference method's free "
+        "atoms), or {symbol: eV} for every element.")
+    reference_method: str | None = Field(
+        None, description="Method of isolated_atoms: gfn2, emt, <functional>/<basis>, ...")
+    reference_method_options: dict[str, Any] = Field(
+        default_factory=dict, description="Options of reference_method (as for labelling).")
+
+    @model_validator(mode="after")
+    def _method_for_isolated_atoms(self) -> StatisticsConfig:
+        if self.reference_energies == "isolated_atoms" and not self.reference_method:
+            raise ValueError("statistics.reference_energies=isolated_atoms needs "
+                             "statistics.reference_method (the method that labelled the data, "
+                             "e.g. gfn2 or pbe/def2-svp)")
+        return self
 
 
 class RunConfig(_Strict):
@@ -69,6 +98,8 @@ class RunConfig(_Strict):
     model: Any = Field(default_factory=lambda: {"kind": "bpnn"},
                        description="Model family and its hyperparameters (by `kind`).")
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    statistics: StatisticsConfig = Field(default_factory=StatisticsConfig,
+                                         description="Reference energies (E0s).")
     output: str = Field("runs/model", description="Run directory.")
 
     @field_validator("model", mode="before")

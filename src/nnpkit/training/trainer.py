@@ -2,23 +2,25 @@
 
 The run directory holds ``config.yaml`` (resolved), ``model.nnp`` (best EMA weights),
 ``checkpoint.pt`` (last state, for ``--resume``), ``metrics.csv`` (per epoch),
-``metrics.json`` (final test metrics), ``parity.png`` and ``learning_curve.png``.
+``metrics.json`` (final test metrics, the stop reason and the data the best epoch was
+chosen on), ``parity.png`` and ``learning_curve.png``. Every run ends with a one-line
+summary on stderr: epochs, why it stopped, the best epoch's validation error.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
+import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 import yaml
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from nnpkit.data.graph import AtomicGraph, collate
@@ -28,20 +30,21 @@ from nnpkit.file_writes import atomic_write
 from nnpkit.models.model_file import save_model
 from nnpkit.models.potential import Potential
 from nnpkit.models.registry import build_model
-from nnpkit.training.checkpoint import load_checkpoint, save_checkpoint
+from nnpkit.training.checkpoint import (
+    load_checkpoint,
+    restore_training_state,
+    save_checkpoint,
+    training_state,
+    write_history,
+)
 from nnpkit.training.config import RunConfig
-from nnpkit.training.dataset import PreparedData, prepare_data
-from nnpkit.training.loss import weighted_loss
+from nnpkit.training.dataset import N_SELECT_ON_TRAIN, PreparedData, model_selection, prepare_data
+from nnpkit.training.distributed import DistributedContext
+from nnpkit.training.loss import label_counts, weighted_loss
 from nnpkit.training.plots import plot_learning_curve, plot_parity
 from nnpkit.training.prediction import evaluate
 
-if TYPE_CHECKING:
-    from nnpkit.training.distributed import DistributedContext
-
-__all__ = ["FitResult", "fit"]
-
-CSV_FIELDS = ["epoch", "learning_rate", "train_loss", "val_loss", "val_energy_mae_meV_per_atom",
-              "val_forces_mae_meV_per_A", "val_stress_mae_GPa", "elapsed_s"]
+__all__ = ["FitResult", "fit", "exponential_moving_average"]
 
 
 @dataclass
@@ -55,45 +58,70 @@ class FitResult:
     stop_reason: str
 
 
+def exponential_moving_average(model: Potential, decay: float) -> AveragedModel:
+    """An EMA copy of ``model``, updated by ``update_parameters(model)``.
+
+    Floating-point parameters and buffers are averaged, ``ema = decay·ema + (1-decay)·x``
+    (a constant buffer such as the float64 reference energies stays bit-identical, in
+    its own dtype); integer buffers (element and pair indices) are copied, never
+    averaged: in float they would round, e.g. an index 3 to 2.9999998 and then 2.
+    """
+    weight = 1.0 - decay
+
+    @torch.no_grad()
+    def update(averaged: Sequence[torch.Tensor], current: Sequence[torch.Tensor],
+               _: torch.Tensor | int) -> None:
+        for mean, value in zip(averaged, current, strict=True):
+            if mean.is_floating_point() or mean.is_complex():
+                mean.lerp_(value, weight)
+            else:
+                mean.copy_(value)
+
+    return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
+
+
 def _train_epoch(model: Potential, ema: AveragedModel | None, optimizer: torch.optim.Optimizer,
                  graphs: list[AtomicGraph], order: torch.Tensor, config: RunConfig,
                  distributed: tuple[DistributedContext, torch.nn.Module] | None = None
                  ) -> float:
-    """One pass over ``order``; with ``distributed`` = (context, DDP module) each process
-    takes its share of every global batch and DDP averages the gradients."""
+    """One pass over ``order`` in batches of ``training.batch_size``; the mean batch loss.
+
+    Each term of a batch's loss is normalised by the labels of the whole batch. With
+    ``distributed`` = (context, DDP module) each process takes its share of every batch
+    and the gradient is that of the whole batch (see :mod:`nnpkit.training.distributed`);
+    the returned loss is then summed over the processes, the same on every rank.
+    """
     settings = config.training
     model.train()
-    total, count = 0.0, 0
-    if distributed is not None:
-        order = distributed[0].trim(order)
+    forward = (partial(compute_properties, model) if distributed is None  # (graph, F, σ, 2nd)
+               else distributed[1])
+    total = 0.0
     for start in range(0, len(order), settings.batch_size):
         picks = order[start:start + settings.batch_size]
-        if distributed is not None:
-            picks = distributed[0].shard(picks)
-        batch = collate([graphs[int(k)] for k in picks])
+        normalization = torch.cat([label_counts(graphs[int(k)]) for k in picks]).sum(0)  # [3]
+        mine, factor = (picks, 1.0) if distributed is None else distributed[0].share(picks)
+        batch = collate([graphs[int(k)] for k in mine])
         use_stress = settings.stress_weight > 0 and bool(
             (torch.isfinite(batch.stress).flatten(1).all(1) & batch.pbc.all(1)).any())
-        if distributed is not None:
-            prediction = distributed[1](batch, settings.forces_weight > 0, use_stress, True)
-        else:
-            prediction = compute_properties(model, batch, forces=settings.forces_weight > 0,
-                                            stress=use_stress, create_graph=True)
+        prediction = forward(batch, settings.forces_weight > 0, use_stress, True)
         loss, _ = weighted_loss(prediction, batch, settings.energy_weight,
-                                settings.forces_weight, settings.stress_weight)
+                                settings.forces_weight, settings.stress_weight, normalization)
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"the training loss became {float(loss.detach())}; lower training.learning_rate "
                 f"(now {optimizer.param_groups[0]['lr']:.2e}) or check the data for outliers")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * factor).backward()
         if settings.gradient_clip is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.gradient_clip)
         optimizer.step()
         if ema is not None:
             ema.update_parameters(model)
-        total += float(loss.detach()) * batch.n_structures
-        count += batch.n_structures
-    return total / max(count, 1)
+        if factor:  # a placeholder share (factor 0) adds nothing
+            total += float(loss.detach()) * len(picks)
+    if distributed is not None:
+        total = distributed[0].sum(total)
+    return total / max(len(order), 1)
 
 
 def _validation_loss(metrics: dict, config: RunConfig) -> float:
@@ -106,14 +134,6 @@ def _validation_loss(metrics: dict, config: RunConfig) -> float:
         if metrics.get(key) is not None and weight > 0:
             score += weight * metrics[key]
     return score
-
-
-def _write_csv(path: Path, history: list[dict]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(history)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(buffer.getvalue()))
 
 
 def _stop_reason(epoch: int, elapsed_s: float, since_best: int, learning_rate: float,
@@ -130,6 +150,22 @@ def _stop_reason(epoch: int, elapsed_s: float, since_best: int, learning_rate: f
     return None
 
 
+def _summary_line(config: RunConfig, history: list[dict], epochs: int, reason: str,
+                  selection: str) -> str:
+    """``nnpkit train: stopped by <reason> (<key>=<value>) after N epochs; best ...``."""
+    key = {"max_epochs": "max_epochs", "time_limit": "time_limit_min",
+           "early_stopping": "early_stopping_patience",
+           "min_learning_rate": "min_learning_rate"}[reason]
+    line = (f"nnpkit train: stopped by {reason} (training.{key}="
+            f"{getattr(config.training, key)}) after {epochs} epoch{'s' * (epochs != 1)}; ")
+    if history:
+        best = min(history, key=lambda row: row["val_loss"])
+        line += (f"best epoch {best['epoch']} on {selection.upper()} data: force MAE "
+                 f"{best['val_forces_mae_meV_per_A']:.2f} meV/Å, energy MAE "
+                 f"{best['val_energy_mae_meV_per_atom']:.2f} meV/atom; ")
+    return line + str(config.output)
+
+
 def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = None,
         distributed: DistributedContext | None = None) -> FitResult:
     """Train the model that ``config`` describes and write its run directory.
@@ -141,6 +177,11 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
         data: already prepared data (skips reading the files; used by the workflows).
         distributed: this process's DDP context (see :mod:`nnpkit.training.distributed`);
             only its rank 0 writes the run directory and reports test metrics.
+
+    Raises:
+        ConfigError: ``--resume`` without a checkpoint; no validation data (see
+            ``training.select_on_train``).
+        TrainingError: the loss or the validation predictions stop being finite.
     """
     main = distributed is None or distributed.is_main
     settings = config.training
@@ -151,6 +192,9 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
     checkpoint_path = run_dir / "checkpoint.pt"
     if resume and not checkpoint_path.is_file():
         raise ConfigError(f"--resume given but no checkpoint at {checkpoint_path}")
+    selection = None
+    if data is None and config.data.validation is None and config.data.validation_fraction == 0:
+        selection = model_selection(config, 0)  # refuse before reading the data
     run_dir.mkdir(parents=True, exist_ok=True)
     config_text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
     if main:
@@ -158,14 +202,17 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
 
     torch.manual_seed(settings.seed)
     data = data or prepare_data(config, dtype)
+    selection = selection or model_selection(config, len(data.validation))
     model = build_model(config.model, list(data.statistics.elements), data.statistics).to(
         settings.device)
     sample = data.train[:settings.normalization_sample]
     model.fit_feature_normalization(sample)
     model = model.to(dtype)
     data = data.to(settings.device, dtype)
-    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay),
-                         use_buffers=True) if settings.ema_decay is not None else None)
+    selection_graphs = (data.validation if selection == "validation"
+                        else data.train[:N_SELECT_ON_TRAIN])
+    ema = (exponential_moving_average(model, settings.ema_decay)
+           if settings.ema_decay is not None else None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
                                   weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -174,13 +221,8 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
     history: list[dict] = []
     epoch, best, since_best, elapsed_before = 0, math.inf, 0, 0.0
     if resume:
-        state = load_checkpoint(checkpoint_path)
-        model.load_state_dict(state["model"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        shuffle.set_state(state["shuffle"])
+        state = restore_training_state(load_checkpoint(checkpoint_path), model, ema,
+                                       optimizer, scheduler, shuffle)
         epoch, best, since_best = state["epoch"], state["best"], state["since_best"]
         elapsed_before, history = state["elapsed_s"], list(state["history"])
     evaluated: Potential = ema.module if ema is not None else model  # type: ignore[assignment]
@@ -194,7 +236,7 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
     while reason is None:
         order = torch.randperm(len(data.train), generator=shuffle)
         train_loss = _train_epoch(model, ema, optimizer, data.train, order, config, parallel)
-        metrics, _ = evaluate(evaluated, data.validation or data.train[:50])
+        metrics, _ = evaluate(evaluated, selection_graphs)
         if not math.isfinite(metrics["forces_mae_meV_per_A"] or 0.0) or (
                 metrics["energy_mae_meV_per_atom"] is None):
             raise TrainingError(f"validation predictions are not finite after epoch {epoch + 1}")
@@ -216,12 +258,10 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
         else:
             since_best += 1
         if main:
-            save_checkpoint(checkpoint_path, {
-                "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else {},
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "shuffle": shuffle.get_state(), "epoch": epoch, "best": best,
-                "since_best": since_best, "elapsed_s": elapsed, "history": history})
-            _write_csv(run_dir / "metrics.csv", history)
+            save_checkpoint(checkpoint_path, training_state(
+                model, ema, optimizer, scheduler, shuffle, epoch=epoch, best=best,
+                since_best=since_best, elapsed_s=elapsed, history=history))
+            write_history(run_dir / "metrics.csv", history)
         bar.update(1)
         bar.set_postfix(F_meV_A=f"{metrics['forces_mae_meV_per_A']:.1f}",
                         E_meV_at=f"{metrics['energy_mae_meV_per_atom']:.2f}",
@@ -233,20 +273,21 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
     bar.close()
     if not main:
         return FitResult(run_dir, run_dir / "model.nnp", {}, epoch, str(reason))
-    return _finish(run_dir, data, history, epoch, reason, settings.device)
+    result = _finish(run_dir, data, history, epoch, reason, selection, settings.device)
+    tqdm.write(_summary_line(config, history, epoch, reason, selection), file=sys.stderr)
+    return result
 
 
 def _finish(run_dir: Path, data: PreparedData, history: list[dict], epochs: int, reason: str,
-            device: str) -> FitResult:
+            selection: str, device: str) -> FitResult:
     from nnpkit.models.model_file import load_model
 
-    best_model = load_model(run_dir / "model.nnp", device=device)
-    best_model = best_model.double()
+    best_model = load_model(run_dir / "model.nnp", device=device).double()
     test_metrics, predictions = evaluate(best_model, [g.to(dtype=torch.float64)
                                                       for g in data.test])
     summary = {"test": test_metrics, "epochs": epochs, "stop_reason": reason,
-               "n_train": len(data.train), "n_validation": len(data.validation),
-               "n_test": len(data.test),
+               "model_selection": selection, "n_train": len(data.train),
+               "n_validation": len(data.validation), "n_test": len(data.test),
                "training_time_s": history[-1]["elapsed_s"] if history else 0.0}
     atomic_write(run_dir / "metrics.json",
                  lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2)))
