@@ -93,7 +93,11 @@ def test_loop_runs_to_the_budget_and_writes_the_curve(tmp_path: Path,
     run = tmp_path / "run"
     rows = list(csv.DictReader((run / "learning_curve.csv").open()))
     assert [int(row["n_labels"]) for row in rows] == [8, 11]
-    assert int(rows[0]["n_selected"]) == 3 and float(rows[1]["test_forces_mae_meV_per_A"]) > 0
+    assert int(rows[0]["n_selected"]) == 3
+    # the CSV and the JSON report the same error of the same committee on the same test set
+    assert [float(row["test_forces_mae_meV_per_A"]) for row in rows] == pytest.approx(
+        [row["test_forces_mae_meV_per_A"] for row in summary["curve"]], rel=1e-9)
+    assert {row["test_set_sha256"] for row in summary["curve"]} == {rows[0]["test_set_sha256"]}
     assert (run / "learning_curve.png").stat().st_size > 1000
     assert (run / "iter_001" / "committee" / "committee.json").is_file()
     store = DatasetStore(run / "labels.db")

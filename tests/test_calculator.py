@@ -1,4 +1,5 @@
-"""Tests for nnpkit.calculators.NNPCalculator with ASE: results, optimisers, NEB, MD."""
+"""Tests for nnpkit.calculators.NNPCalculator with ASE: results, optimisers, MD (NEB:
+tests/test_neb.py)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,8 @@ from ase.build import bulk, fcc111
 from ase.calculators.calculator import PropertyNotImplementedError
 from ase.filters import FrechetCellFilter
 from ase.md.verlet import VelocityVerlet
-from ase.mep import NEB
-from ase.optimize import BFGS, FIRE
-from conftest import build_small_model, copper_cubic, cuau_triclinic, ethanol, statistics_for
+from ase.optimize import BFGS
+from conftest import copper_cubic, cuau_triclinic, ethanol, statistics_for
 
 import nnpkit
 from nnpkit.calculators import NNPCalculator
@@ -90,7 +90,10 @@ def test_float32_calculator(make_calculator) -> None:
     atoms = cuau_triclinic()
     atoms.calc = make_calculator(["Cu", "Au"], dtype=torch.float32)
     assert atoms.get_forces().dtype == np.float64  # ASE gets float64 arrays
-    assert np.isfinite(atoms.get_stress()).all()
+    reference = atoms.copy()
+    reference.calc = make_calculator(["Cu", "Au"], dtype=torch.float64)
+    # float32 round-off of sums of O(1) eV/Å terms: 1e-3 relative, 1e-5 eV/Å³ absolute
+    np.testing.assert_allclose(atoms.get_stress(), reference.get_stress(), rtol=1e-3, atol=1e-5)
 
 
 # --- unknown elements -----------------------------------------------------------------------
@@ -145,27 +148,6 @@ def test_frechet_cell_filter_changes_cell(copper_calculator: NNPCalculator) -> N
     optimizer.run(fmax=1e-4, steps=8)
     assert np.abs(atoms.cell.array - cell_before).max() > 1e-4
     assert atoms.get_potential_energy() < start_energy
-
-
-def test_neb_runs() -> None:
-    initial = copper_cubic().repeat((2, 1, 1))
-    initial.rattle(0.02, seed=12)
-    final = initial.copy()
-    final.positions[0] += [0.3, 0.2, -0.1]
-    images = [initial] + [initial.copy() for _ in range(1)] + [final]
-    model = build_small_model(["Cu"])
-    for image in images:
-        image.calc = NNPCalculator(copy.deepcopy(model), dtype=torch.float64)
-    neb = NEB(images, method="improvedtangent")
-    neb.interpolate()
-    middle_before = images[1].positions.copy()
-    np.testing.assert_allclose(middle_before[0], initial.positions[0] + [0.15, 0.1, -0.05])
-    optimizer = FIRE(neb, logfile=None)
-    optimizer.run(fmax=1e-4, steps=3)
-    assert optimizer.nsteps == 3
-    assert np.abs(images[1].positions - middle_before).max() > 0.0
-    energies = [image.get_potential_energy() for image in images]
-    assert np.isfinite(energies).all()
 
 
 def test_velocity_verlet_conserves_energy(copper_calculator: NNPCalculator) -> None:
