@@ -17,7 +17,7 @@ def _train(args: argparse.Namespace) -> int:
     from nnpkit.training import fit, load_config
 
     if args.distributed:
-        from nnpkit.training.distributed import train_distributed
+        from nnpkit.training.launch import train_distributed
 
         print(json.dumps(train_distributed(args.config, args.set, nproc=args.nproc,
                                            resume=args.resume), indent=2))
@@ -43,7 +43,7 @@ def _eval(args: argparse.Namespace) -> int:
     from nnpkit.training.evaluation import evaluate_file
 
     metrics = evaluate_file(args.model, args.data, args.energy_key, args.forces_key,
-                            args.stress_key)
+                            args.stress_key, key=args.key_file)
     if args.json:
         print(json.dumps(metrics))
         return 0
@@ -66,7 +66,9 @@ def _md(args: argparse.Namespace) -> int:
         args.model, args.structure, temperature_K=args.temperature_K, steps=args.steps,
         timestep_fs=args.timestep_fs, ensemble=args.ensemble, pressure_GPa=args.pressure_GPa,
         trajectory=args.out, log_interval=args.log_interval, seed=args.seed,
-        max_force_std=args.max_force_std, uncertainty_action=args.uncertainty_action)
+        max_force_std=args.max_force_std, uncertainty_action=args.uncertainty_action,
+        friction_per_fs=args.friction, device=args.device, dtype=args.dtype,
+        restart=args.restart, key=args.key_file)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -79,6 +81,13 @@ def _sample(args: argparse.Namespace) -> int:
         temperature_K=args.temperature_K, interval_steps=args.interval_steps,
         timestep_fs=args.timestep_fs, seed=args.seed)
     print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _sign(args: argparse.Namespace) -> int:
+    from nnpkit.models.model_file import sign_model
+
+    print(json.dumps({"signed": str(sign_model(args.model, args.key_file))}))
     return 0
 
 
@@ -156,17 +165,31 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--energy-key", default="energy")
     evaluate.add_argument("--forces-key", default="forces")
     evaluate.add_argument("--stress-key", default="stress")
+    evaluate.add_argument("--key-file", dest="key_file", default=None, metavar="KEY",
+                          help="refuse the model unless it is signed with this key (nnpkit sign)")
     evaluate.set_defaults(handler=_eval)
 
     md = commands.add_parser("md", help="molecular dynamics with a trained model")
     md.add_argument("model", help="model file or run directory")
-    md.add_argument("structure", help="any ASE-readable structure file (first frame)")
+    md.add_argument("structure", nargs="?", default=None,
+                    help="any ASE-readable structure file (first frame); omit with --restart")
     md.add_argument("--temperature-K", dest="temperature_K", type=float, required=True)
     md.add_argument("--steps", type=int, required=True)
     md.add_argument("--timestep-fs", dest="timestep_fs", type=float, default=0.5)
     md.add_argument("--ensemble", choices=["nve", "nvt", "npt"], default="nvt")
     md.add_argument("--pressure-GPa", dest="pressure_GPa", type=float, default=0.0)
-    md.add_argument("--out", default="md.extxyz", help="trajectory (extxyz)")
+    md.add_argument("--friction", type=float, default=0.01, metavar="PER_FS",
+                    help="NVT Langevin friction, 1/fs (default 0.01)")
+    md.add_argument("--out", default="md.extxyz",
+                    help="trajectory: .extxyz/.xyz (text) or .traj (ASE binary, float64)")
+    md.add_argument("--restart", action="store_true",
+                    help="continue from the last frame and momenta of --out for --steps "
+                         "more steps, appending to it (give no structure file)")
+    md.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
+    md.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                    help="inference precision (default: the model's stored precision)")
+    md.add_argument("--key-file", dest="key_file", default=None, metavar="KEY",
+                    help="refuse the model unless it is signed with this key (nnpkit sign)")
     md.add_argument("--log-interval", type=int, default=10)
     md.add_argument("--seed", type=int, default=0)
     md.add_argument("--max-force-std", dest="max_force_std", type=float, default=None,
@@ -188,6 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--timestep-fs", dest="timestep_fs", type=float, default=0.5)
     sample.add_argument("--seed", type=int, default=0)
     sample.set_defaults(handler=_sample)
+
+    sign = commands.add_parser(
+        "sign", help="sign a model file with a secret key (HMAC-SHA256); load it with "
+                     "load_model(path, key=KEY) to refuse unsigned or edited files")
+    sign.add_argument("model", help="model file or run directory")
+    sign.add_argument("--key-file", dest="key_file", required=True, metavar="KEY",
+                      help="file holding the secret key (its bytes; keep it private)")
+    sign.set_defaults(handler=_sign)
 
     quick = commands.add_parser("quickstart", help="the whole pipeline on ethanol (make run)")
     quick.add_argument("--out", default="runs/quickstart", help="run directory")
@@ -212,11 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_applications(commands: argparse._SubParsersAction) -> None:
     """Subcommands that live in their own CLI modules (each holds only argparse wiring)."""
+    from nnpkit.cli.crystals import register as register_crystals
     from nnpkit.cli.growth import register as register_growth
     from nnpkit.cli.labeling import register as register_labeling
     from nnpkit.cli.nonadiabatic import register as register_nonadiabatic
     from nnpkit.cli.quantum import register as register_quantum
 
+    register_crystals(commands)
     register_growth(commands)
     register_labeling(commands)
     register_nonadiabatic(commands)
