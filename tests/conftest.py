@@ -8,7 +8,7 @@ energies, forces and stress are smooth functions of reasonable size.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pytest
@@ -152,3 +152,109 @@ def copper_calculator(make_calculator: Callable[..., NNPCalculator]) -> NNPCalcu
 def alloy_calculator(make_calculator: Callable[..., NNPCalculator]) -> NNPCalculator:
     """float64 calculator of a Cu/Au model."""
     return make_calculator(["Cu", "Au"])
+
+
+# -- PostgreSQL, for the tests marked `postgres` ------------------------------------------
+
+#: Server URL (a database the user may CREATE DATABASE from), e.g. the one `.ci/run` starts.
+POSTGRES_URL_VARIABLE = "NNPKIT_TEST_POSTGRES_URL"
+
+
+def _start_postgres() -> tuple[str, Callable[[], None]]:
+    """Start a throw-away PostgreSQL server on 127.0.0.1 (initdb into a temporary folder;
+    as the ``postgres`` user when run as root); returns its URL and a stop function.
+    Raises RuntimeError saying why it cannot."""
+    import glob
+    import os
+    import pwd
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    found = shutil.which("pg_ctl")
+    bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    bindir = os.path.dirname(found) if found else (bindirs[-1] if bindirs else None)
+    if bindir is None:
+        raise RuntimeError("no PostgreSQL server programs (initdb, pg_ctl) installed")
+    run_as: list[str] = []
+    folder = tempfile.mkdtemp(prefix="nnpkit-pg-")
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError as error:
+            raise RuntimeError("running as root and there is no 'postgres' user") from error
+        os.chown(folder, user.pw_uid, user.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    data = os.path.join(folder, "data")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def pg(*args: str) -> None:
+        subprocess.run([*run_as, os.path.join(bindir, args[0]), *args[1:]], check=True,
+                       capture_output=True, timeout=120)
+
+    try:
+        pg("initdb", "-D", data, "-A", "trust", "-U", "nnpkit", "-E", "UTF8", "--no-sync")
+        pg("pg_ctl", "-D", data, "-l", os.path.join(folder, "log"), "-w", "-o",
+           f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+    except (OSError, subprocess.SubprocessError) as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        detail = getattr(error, "stderr", b"") or b""
+        raise RuntimeError(f"starting it failed ({error}; {detail.decode()[-300:]})") from error
+
+    def stop() -> None:
+        subprocess.run([*run_as, os.path.join(bindir, "pg_ctl"), "-D", data, "-m", "fast",
+                        "stop"], capture_output=True, timeout=120)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    return f"postgresql://nnpkit@127.0.0.1:{port}/postgres", stop
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """URL of a PostgreSQL server: ``$NNPKIT_TEST_POSTGRES_URL`` if set (it must work),
+    else one started for this session; skips, saying why, when neither is possible."""
+    import os
+
+    pytest.importorskip("psycopg2", reason="PostgreSQL tests need psycopg2 "
+                                           "(pip install nnpkit[postgres])")
+    given = os.environ.get(POSTGRES_URL_VARIABLE)
+    if given:
+        yield given
+        return
+    try:
+        url, stop = _start_postgres()
+    except RuntimeError as error:
+        pytest.skip(f"no PostgreSQL server: {POSTGRES_URL_VARIABLE} is not set and none "
+                    f"could be started here: {error}")
+    try:
+        yield url
+    finally:
+        stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database on :func:`postgres_server` (dropped after)."""
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg2
+
+    name = f"nnpkit_test_{uuid.uuid4().hex[:12]}"
+
+    def admin(statement: str) -> None:
+        connection = psycopg2.connect(postgres_server)
+        try:
+            connection.autocommit = True
+            connection.cursor().execute(statement)
+        finally:
+            connection.close()
+
+    admin(f"CREATE DATABASE {name}")
+    try:
+        yield urlunsplit(urlsplit(postgres_server)._replace(path=f"/{name}"))
+    finally:
+        admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

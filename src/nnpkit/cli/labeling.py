@@ -18,7 +18,8 @@ def _label(args: argparse.Namespace) -> int:
     structures = read_structures(args.structures, require=(), index=args.index)
     report = label_to_store(structures, spec, args.db, scheduler=args.scheduler,
                             n_workers=args.workers, chunk_size=args.chunk_size,
-                            progress=not args.no_progress)
+                            processes=not args.threads, progress=not args.no_progress,
+                            lease_s=args.lease_s)
     summary = report.to_dict()
     if args.json:
         print(json.dumps(summary))
@@ -52,8 +53,10 @@ def _learn(args: argparse.Namespace) -> int:
     result = run_active_learning(load_active_config(args.config, args.set))
     summary = {"run_dir": str(result.run_dir), "stop_reason": result.stop_reason,
                "committee": str(result.committee_dir), "db": result.db,
+               "test_set": result.test_set,
                "curve": [{key: row.get(key) for key in
-                          ("iteration", "n_labels", "test_forces_mae_meV_per_A")}
+                          ("iteration", "n_labels", "test_forces_mae_meV_per_A",
+                           "test_set_sha256")}
                          for row in result.rows]}
     print(json.dumps(summary, indent=None if args.json else 2))
     return 0
@@ -70,13 +73,21 @@ def register(commands: argparse._SubParsersAction) -> None:
     label.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                        help="method option, e.g. charge=1, spin=1, restricted=false")
     label.add_argument("--db", required=True,
-                       help="dataset store: SQLite path or ASE database URL (postgresql://)")
+                       help="dataset store: SQLite path or postgresql:// URL; several "
+                            "farms may label into one store at once")
     label.add_argument("--scheduler", default=None, metavar="ADDR",
                        help="address of a running Dask scheduler (default: a LocalCluster)")
     label.add_argument("--workers", type=int, default=None,
                        help="LocalCluster worker processes (default: usable cores)")
+    label.add_argument("--threads", action="store_true",
+                       help="LocalCluster workers as threads of this process: no worker "
+                            "processes to start, for cheap methods (EMT)")
     label.add_argument("--chunk-size", type=int, default=None,
-                       help="structures per task (default: ~4 tasks per worker, <= 16)")
+                       help="structures per task and store transaction (default: ~4 tasks "
+                            "per worker, <= 32)")
+    label.add_argument("--lease-s", type=float, default=120.0,
+                       help="lease on a structure being computed, s (renewed while "
+                            "computing): another farm takes over after a crash (120)")
     label.add_argument("--index", default=":", help="ASE index of the structures to take")
     label.add_argument("--no-progress", action="store_true", help="no progress bar")
     label.add_argument("--json", action="store_true", help="print one JSON object")

@@ -97,10 +97,16 @@ class PySCFCalculator(Calculator):
         p = self.parameters
         if np.any(atoms.pbc):
             raise LabelingError("the PySCF labeller handles molecules only (pbc must be False)")
-        mol = gto.M(atom=[(symbol, tuple(position)) for symbol, position in
-                          zip(atoms.get_chemical_symbols(), atoms.positions, strict=True)],
-                    basis=p["basis"], charge=int(p["charge"]), spin=int(p["spin"]),
-                    unit="Angstrom", verbose=0)
+        try:
+            mol = gto.M(atom=[(symbol, tuple(position)) for symbol, position in
+                              zip(atoms.get_chemical_symbols(), atoms.positions, strict=True)],
+                        basis=p["basis"], charge=int(p["charge"]), spin=int(p["spin"]),
+                        unit="Angstrom", verbose=0)
+        except RuntimeError as error:
+            # PySCF's only RuntimeError here: electron count and spin that cannot go together
+            # for this structure (e.g. an odd-electron radical labelled with spin 0), which
+            # fails this one calculation, to be recorded, not the whole farm
+            raise LabelingError(f"PySCF cannot set up this molecule: {error}") from error
         restricted = (int(p["spin"]) == 0) if p["restricted"] is None else bool(p["restricted"])
         if p["functional"].lower() in ("hf", "rhf", "uhf"):
             mf = scf.RHF(mol) if restricted else scf.UHF(mol)

@@ -1,8 +1,10 @@
-"""The dataset store: labelled structures in an ASE database, with provenance, idempotent.
+"""The dataset store: labelled structures in an ASE database, with provenance, idempotent
+and safe for concurrent writers.
 
-Any ASE database URL works: a plain path (``labels.db``, SQLite, the default), a
-``sqlite:///path.db`` URL, or ``postgresql://user:password@host/name`` for a store shared by
-many machines. Each row is one structure computed with one method and carries:
+The database is SQLite (a plain path such as ``labels.db``, the default, or a
+``sqlite:///path.db`` URL) or PostgreSQL (``postgresql://user:password@host/name``, for a
+store shared by many machines; ``pip install nnpkit[postgres]``). Each ASE row is one
+structure computed with one method and carries:
 
 - ``nnpkit_hash``: :func:`structure_hash` of numbers, positions, cell, pbc and the method
   settings, so a structure already computed with the same method is never computed again;
@@ -11,6 +13,11 @@ many machines. Each row is one structure computed with one method and carries:
 - provenance: ``method``, ``functional``, ``basis``, ``code``, ``code_version``,
   ``ase_version``, ``nnpkit_version``, ``settings_json`` (all method settings),
   ``source_index`` (position in the labelled input), ``attempts`` and ``label_s``.
+
+The hash is unique in the database (:mod:`nnpkit.labeling.store_tables`): :meth:`add`
+writes a chunk in one transaction and skips, atomically, every structure already stored,
+whoever stored it; and farms lease the structures they compute (:meth:`claim`), so two
+farms on one store do not compute the same structure twice.
 """
 
 from __future__ import annotations
@@ -18,29 +25,35 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import ase.db
 import numpy as np
 from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.db.core import reserved_keys
 
-from nnpkit.data.io import _database_target, write_database, write_structures
+from nnpkit.data.io import _database_target, database_errors, write_structures
 from nnpkit.errors import DataError
 from nnpkit.labeling.methods import MethodSpec
 from nnpkit.labeling.reference import LabelOutcome
+from nnpkit.labeling.store_backends import open_database
+from nnpkit.labeling.store_tables import ClaimResult, StoreTables
 
 __all__ = ["DatasetStore", "structure_hash", "redact_url"]
 
 #: Positions and cell are rounded to this many decimals (Å) before hashing, so a
 #: structure read back from an extxyz file hashes the same as the one written.
-_HASH_DECIMALS = 6
+_HASH_DECIMALS = 8  # what extxyz writes (%16.8f): a read-back rounds to the same
+#: Per-atom arrays that ASE's database stores itself (others go into the row's data).
+_ATOMS_ARRAYS = ("numbers", "positions", "momenta", "masses", "initial_magmoms",
+                 "initial_charges", "tags")
 
 
 def structure_hash(atoms: Atoms, settings: dict[str, Any]) -> str:
-    """SHA-256 (hex) of atomic numbers, positions and cell (rounded to 1e-6 Å), pbc and the
+    """SHA-256 (hex) of atomic numbers, positions and cell (rounded to 1e-8 Å), pbc and the
     method ``settings`` (:meth:`MethodSpec.settings`): equal for the same calculation."""
     digest = hashlib.sha256()
     digest.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
@@ -74,15 +87,59 @@ def _storable(value: Any) -> bool:
         return False
 
 
+class _Labels(SinglePointCalculator):
+    """The labels of a record, attached to the very atoms they belong to: ASE's row writer
+    need not compare the atoms with the calculator's copy (seven ``allclose`` checks, a
+    fifth of the write's cost); stored and read back as a plain SinglePointCalculator."""
+
+    def check_state(self, atoms: Atoms, tol: float = 1e-15) -> list[str]:
+        return []
+
+
+def _row(outcome: LabelOutcome, structure: Atoms, structure_id: str,
+         common: dict[str, Any]) -> tuple[Atoms, dict[str, Any], dict[str, Any]]:
+    """``(atoms, key_value_pairs, data)`` of one record: scalar info as searchable keys,
+    other info and extra per-atom arrays in the row's data (as ``write_database`` does)."""
+    labelled = outcome.atoms
+    atoms = (labelled if labelled is not None else structure).copy()
+    results = getattr(labelled.calc, "results", {}) if labelled is not None else {}
+    labels: dict[str, Any] = {key: np.copy(results[key]) for key in
+                              ("energy", "forces", "stress") if results.get(key) is not None}
+    if "energy" in labels:
+        labels["energy"] = float(labels["energy"])
+    atoms.calc = _Labels(atoms, **labels) if labels else None
+    info = {key: value for key, value in atoms.info.items() if _storable(value)}
+    info.update(nnpkit_hash=structure_id, status="ok" if labelled is not None else "failed",
+                source_index=int(outcome.index), attempts=int(outcome.attempts),
+                label_s=float(outcome.seconds))
+    if outcome.error is not None:
+        info["error"] = outcome.error[:2000]
+    kvp: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    for key, value in info.items():
+        scalar = isinstance(value, (bool, int, float, str, np.number, np.bool_))
+        if scalar and key.isidentifier() and key not in reserved_keys:
+            kvp[key] = value.item() if isinstance(value, np.generic) else value
+        else:
+            data[key] = value
+    data.update({key: np.copy(value) for key, value in atoms.arrays.items()
+                 if key not in _ATOMS_ARRAYS})
+    atoms.info = {}
+    kvp.update(common)
+    return atoms, kvp, data
+
+
 class DatasetStore:
-    """A labelled dataset in an ASE database (opened and checked on construction).
+    """A labelled dataset in an ASE database (opened and checked on construction; the
+    store's own tables are created if missing). It keeps a database connection for its
+    writes: use one store per thread (each process and thread may open its own).
 
     Args:
-        url: ASE database path or URL (see the module docstring).
+        url: database path or URL (see the module docstring).
 
     Raises:
-        DataError: the database cannot be opened; the message names the URL without its
-            password.
+        DataError: the database cannot be opened, or is neither SQLite nor PostgreSQL; the
+            message names the URL without its password.
     """
 
     def __init__(self, url: str | os.PathLike) -> None:
@@ -91,21 +148,33 @@ class DatasetStore:
         self._name, self._type = _database_target(self.url) or (self.url, "db")
         try:
             if self._type in ("db", "json"):
+                self._name = os.path.abspath(self._name)
                 Path(self._name).parent.mkdir(parents=True, exist_ok=True)
-            self._db = ase.db.connect(self._name, type=self._type)
+            self._db = open_database(self._name, self._type)
             self._db.count()
-        except Exception as error:
+        except database_errors() as error:  # an unusable database; programming errors propagate
             message = str(error)
             password = urlsplit(self.url).password
             if password:
                 message = message.replace(password, "***")
             raise DataError(f"cannot open the dataset database {self.display_url} "
                             f"({type(error).__name__}: {message})") from error
+        self._tables = StoreTables(self._db)
+
+    @property
+    def location(self) -> str:
+        """The database as any process can open it: the absolute SQLite path or the URL."""
+        return self._name
 
     def status_by_hash(self) -> dict[str, str]:
         """``{nnpkit_hash: status}`` of every record (``"ok"`` or ``"failed"``)."""
         return {row.nnpkit_hash: row.get("status", "ok")
                 for row in self._db.select("nnpkit_hash", include_data=False)}
+
+    def row_hashes(self) -> list[str]:
+        """The ``nnpkit_hash`` of every row, by row id (a repeat would be a duplicate row)."""
+        return [row.nnpkit_hash for row in self._db.select(
+            "nnpkit_hash", include_data=False, sort="id")]
 
     def count(self, status: str | None = "ok", method: str | None = None) -> int:
         """Number of records with this status (None: any) and method (None: any)."""
@@ -120,10 +189,13 @@ class DatasetStore:
             query["method"] = method
         return query
 
-    def add(self, outcomes: Sequence[LabelOutcome], structures: Sequence[Atoms],
-            structure_ids: Sequence[str], spec: MethodSpec) -> list[int]:
+    def add(self, outcomes: Sequence[LabelOutcome],
+            structures: Sequence[Atoms] | Mapping[int, Atoms],
+            structure_ids: Sequence[str] | Mapping[int, str], spec: MethodSpec,
+            owner: str | None = None) -> list[int]:
         """Write labelling outcomes (labelled or failed) with their provenance, in one
-        transaction (a chunk is stored entirely or not at all).
+        transaction: a chunk is stored entirely or not at all, and a structure whose hash
+        is already stored (by anyone, or earlier in the chunk) is skipped, atomically.
 
         Args:
             outcomes: the results; ``outcome.index`` (stored as ``source_index``) indexes
@@ -131,28 +203,59 @@ class DatasetStore:
             structures: the input structures (a failure is stored without labels).
             structure_ids: their :func:`structure_hash` values.
             spec: the method that computed them.
+            owner: drop this owner's claims (:meth:`claim`) on these structures.
 
         Returns:
-            The new row ids.
+            The ids of the rows written, in the order of ``outcomes``.
         """
-        settings_json = json.dumps(spec.settings(), sort_keys=True, default=str)
-        rows = []
-        for outcome in outcomes:
-            labelled = outcome.atoms
-            atoms = (labelled if labelled is not None else structures[outcome.index]).copy()
-            atoms.calc = labelled.calc if labelled is not None else None
-            atoms.info = {key: value for key, value in atoms.info.items() if _storable(value)}
-            atoms.info.update(
-                nnpkit_hash=structure_ids[outcome.index],
-                status="ok" if labelled is not None else "failed",
-                source_index=int(outcome.index), attempts=int(outcome.attempts),
-                label_s=float(outcome.seconds))
-            if outcome.error is not None:
-                atoms.info["error"] = outcome.error[:2000]
-            rows.append(atoms)
+        return list(self.add_new(outcomes, structures, structure_ids, spec, owner).values())
+
+    def add_new(self, outcomes: Sequence[LabelOutcome],
+                structures: Sequence[Atoms] | Mapping[int, Atoms],
+                structure_ids: Sequence[str] | Mapping[int, str], spec: MethodSpec,
+                owner: str | None = None) -> dict[str, int]:
+        """:meth:`add`, returning ``{hash: row id}`` of the rows written."""
+        common = {**spec.provenance(),
+                  "settings_json": json.dumps(spec.settings(), sort_keys=True, default=str)}
+        rows = [(structure_ids[o.index], _row(o, structures[o.index], structure_ids[o.index],
+                                              common)) for o in outcomes]
+        written: dict[str, int] = {}
         if not rows:
-            return []
-        return write_database(self.url, rows, **spec.provenance(), settings_json=settings_json)
+            return written
+        with self._tables.transaction() as cur:
+            new = self._tables.insert_hashes(cur, [hash_ for hash_, _ in rows])
+            for hash_, (atoms, kvp, data) in rows:
+                if hash_ in new and hash_ not in written:
+                    written[hash_] = self._db.write(atoms, key_value_pairs=kvp, data=data)
+            self._tables.set_rows(cur, written)
+            if owner is not None:
+                self._tables.release(cur, owner, [hash_ for hash_, _ in rows])
+        return written
+
+    def claim(self, hashes: Iterable[str], owner: str, lease_s: float) -> ClaimResult:
+        """Lease to ``owner``, for ``lease_s`` seconds, the hashes that are neither stored
+        nor leased to a live owner (an expired lease is taken over), in one transaction."""
+        return self._tables.claim(hashes, owner, lease_s)
+
+    def renew(self, owner: str, hashes: Iterable[str], lease_s: float) -> None:
+        """Extend ``owner``'s leases on ``hashes`` to ``lease_s`` seconds from now."""
+        self._tables.renew(owner, hashes, lease_s)
+
+    def release_claims(self, owner_prefix: str) -> None:
+        """Drop every lease whose owner starts with ``owner_prefix``."""
+        self._tables.release_prefix(owner_prefix)
+
+    def claim_state(self, hashes: Iterable[str]) -> tuple[set[str], set[str]]:
+        """``(stored, claimable)`` among ``hashes`` (claimable: not stored, no live lease)."""
+        return self._tables.state(hashes)
+
+    def claims(self) -> list[tuple[str, str, float]]:
+        """Every lease as ``(hash, owner, expires_s)``, by hash."""
+        return self._tables.claims()
+
+    def n_hashes(self) -> int:
+        """Number of distinct structures stored (labelled or failed)."""
+        return self._tables.stored_count()
 
     def structures(self, method: str | None = None) -> list[Atoms]:
         """The labelled (``status="ok"``) structures, oldest first, each with its labels as a
