@@ -4,7 +4,8 @@ Methods, each on the same rattled ethanol configurations (``molecule("CH3CH2OH")
 atoms, Gaussian rattle of 0.03 Å, one seed per configuration):
 
 - nnpkit BPNN (float32, CPU), trained for ~2 min on ``ethanol_xtb_dataset(300)``
-  (GFN2-xTB labels) unless ``--model`` is given;
+  (GFN2-xTB labels) unless ``--model`` is given, through the calculator's default compiled
+  path and, side by side, its autograd path (``fast_path=False``);
 - GFN2-xTB through tblite (the labels the model learnt);
 - PBE/6-31G* with analytic gradients through PySCF (``dft.RKS`` + ``nuc_grad_method``),
   skipped with a note when PySCF is not installed (``pip install pyscf``).
@@ -192,8 +193,14 @@ def main(argv: list[str] | None = None) -> int:
               f"(median of {result['n']})", file=sys.stderr)
 
     calculator = nnpkit.load_calculator(str(model_path), dtype=torch.float32)
-    run("nnpkit", "nnpkit BPNN (float32)", ase_evaluation(calculator), args.min_evals,
-        args.min_seconds, model=str(model_path))
+    run("nnpkit", "nnpkit BPNN (float32, compiled path)", ase_evaluation(calculator),
+        args.min_evals, args.min_seconds, model=str(model_path))
+    from nnpkit.calculators import NNPCalculator
+
+    autograd = NNPCalculator(nnpkit.load_model(str(model_path)), dtype=torch.float32,
+                             fast_path=False)
+    run("nnpkit_autograd", "nnpkit BPNN (float32, autograd path)", ase_evaluation(autograd),
+        args.min_evals, args.min_seconds, model=str(model_path))
     run("gfn2", "GFN2-xTB (tblite)", ase_evaluation(make_reference_calculator("gfn2")),
         args.min_evals, args.min_seconds)
     if args.no_pyscf:

@@ -95,7 +95,7 @@ def test_fast_path_is_the_default_for_bpnn_and_falls_back_with_a_notice(
     config = model_config_class("equivariant").model_validate(
         {"kind": "equivariant", "cutoff_A": 4.0, "n_channels": 4, "n_layers": 1, "l_max": 1})
     equivariant = build_model(config, ["Cu"], None)
-    with pytest.warns(FastPathNotice, match="autograd inference.*equivariant"):
+    with pytest.warns(FastPathNotice, match="inference with autograd.*equivariant"):
         calculator = NNPCalculator(equivariant)
     assert calculator.fast_path is None
     with pytest.raises(ConfigError, match="fast_path=True.*equivariant"):

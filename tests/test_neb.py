@@ -29,7 +29,7 @@ from nnpkit.calculators import NNPCalculator
 from nnpkit.data.graph import AtomicGraph, edge_vectors
 from nnpkit.models.potential import Potential
 
-pytestmark = pytest.mark.filterwarnings("ignore:nnpkit. autograd inference")
+pytestmark = pytest.mark.filterwarnings("ignore:nnpkit. inference with autograd")
 
 #: Morse well depth (eV), width (1/Å), equilibrium distance (Å); cutoff radius (Å).
 DEPTH_eV, WIDTH_PER_A, R0_A, CUTOFF_A = 0.4, 1.6, 2.6, 6.0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import warnings
 from typing import Any
 
 import numpy as np
@@ -14,16 +13,11 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from nnpkit.data.graph import AtomicGraph, atoms_to_graph
 from nnpkit.derivatives import compute_properties
-from nnpkit.errors import ConfigError
-from nnpkit.models.bpnn_fast import FastBehlerParrinello, fast_path_for
+from nnpkit.models.bpnn_fast import FastPathNotice, choose_fast_path
 from nnpkit.models.potential import Potential
 from nnpkit.neighbors import VerletNeighborList
 
 __all__ = ["NNPCalculator", "FastPathNotice"]
-
-
-class FastPathNotice(UserWarning):
-    """The calculator uses autograd because the compiled path does not support the model."""
 
 
 class NNPCalculator(Calculator):
@@ -63,7 +57,7 @@ class NNPCalculator(Calculator):
         self.metadata = metadata if metadata is not None else dict(model.metadata)
         self._stress_wanted = False
         self.neighbors = VerletNeighborList(self.model.cutoff, skin_A)
-        self.fast_path = self._choose_fast_path(fast_path)
+        self.fast_path = choose_fast_path(self.model, self.device, fast_path, "inference")
 
     def check_state(self, atoms: Atoms, tol: float = 1e-15) -> list[str]:
         """What changed since the last calculation: ASE's ``compare_atoms`` semantics, with
@@ -87,19 +81,6 @@ class NNPCalculator(Calculator):
             elif not np.array_equal(old_values, new_values):
                 changes.append(name)
         return [name for name in changes if name not in set(self.ignored_changes)]
-
-    def _choose_fast_path(self, wanted: bool | None) -> FastBehlerParrinello | None:
-        if wanted is False:
-            return None
-        evaluator, reason = fast_path_for(self.model)
-        if evaluator is not None and self.device.type != "cpu":
-            evaluator, reason = None, f"the compiled path runs on the CPU, not {self.device}"
-        if evaluator is None:
-            if wanted:
-                raise ConfigError(f"fast_path=True, but {reason}")
-            warnings.warn(f"nnpkit: autograd inference ({reason})", FastPathNotice,
-                          stacklevel=3)
-        return evaluator
 
     def _prepare(self, atoms: Atoms | None, properties: list[str] | None,
                  system_changes: list[str]) -> tuple[AtomicGraph, bool]:

@@ -14,15 +14,22 @@ activation, or numba missing), and the calculator then falls back to autograd.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
+from nnpkit.errors import ConfigError
 from nnpkit.models.bpnn import BehlerParrinello
 from nnpkit.models.potential import Potential
 from nnpkit.nn.mlp import MLP
 from nnpkit.nn.symmetry_functions import SymmetryFunctions
 
-__all__ = ["FastBehlerParrinello", "fast_path_for"]
+__all__ = ["FastBehlerParrinello", "FastPathNotice", "choose_fast_path", "fast_path_for"]
+
+
+class FastPathNotice(UserWarning):
+    """Autograd is used because the compiled path does not support the model or device."""
 
 
 def fast_path_for(model: Potential) -> tuple[FastBehlerParrinello | None, str]:
@@ -38,6 +45,32 @@ def fast_path_for(model: Potential) -> tuple[FastBehlerParrinello | None, str]:
     if model.config.activation not in ACTIVATION_CODES:
         return None, f"no compiled path for activation {model.config.activation!r}"
     return FastBehlerParrinello(model), ""
+
+
+def choose_fast_path(model: Potential, device: torch.device, wanted: bool | None,
+                     user: str) -> FastBehlerParrinello | None:
+    """The compiled evaluator for ``model`` on ``device``, or None for autograd.
+
+    Args:
+        wanted: None uses the compiled path where supported and otherwise warns once
+            (:class:`FastPathNotice`, naming ``user`` and the reason); True requires it;
+            False never uses it.
+        user: what falls back, for the notice (e.g. ``"inference"``, ``"batched MD"``).
+
+    Raises:
+        ConfigError: ``wanted`` is True and the model or device is not supported.
+    """
+    if wanted is False:
+        return None
+    evaluator, reason = fast_path_for(model)
+    if evaluator is not None and device.type != "cpu":
+        evaluator, reason = None, f"the compiled path runs on the CPU, not {device}"
+    if evaluator is None:
+        if wanted:
+            raise ConfigError(f"fast_path=True, but {reason}")
+        warnings.warn(f"nnpkit: {user} with autograd ({reason})", FastPathNotice,
+                      stacklevel=4)
+    return evaluator
 
 
 class FastBehlerParrinello:
