@@ -215,6 +215,7 @@ def _run(client: Any, structures: Sequence[Atoms], spec: MethodSpec, store: Data
 
     with tqdm(total=n, desc=f"labelling ({spec.name})", unit="structure",
               disable=not progress) as bar:
+        finished = False
         try:
             while submit or waiting:
                 if submit:
@@ -242,10 +243,11 @@ def _run(client: Any, structures: Sequence[Atoms], spec: MethodSpec, store: Data
                                if i not in records and hashes[i] not in claimable]
                     if waiting and not submit:
                         time.sleep(poll_s)
-        except BaseException:
-            client.cancel(futures)
-            store.release_claims(farm_id)
-            raise
+            finished = True
+        finally:  # on any error (also Ctrl-C): stop the tasks, free this farm's leases
+            if not finished:
+                client.cancel(futures)
+                store.release_claims(farm_id)
     return records
 
 

@@ -57,6 +57,7 @@ class _SQLiteStoreDatabase(SQLite3Database):  # type: ignore[misc]
         if not con.in_transaction:
             con.execute("PRAGMA journal_mode=WAL")
         con.execute("BEGIN IMMEDIATE")
+        committed = False
         try:
             super()._initialize(con)  # commits when it created ASE's tables
             if not con.in_transaction:
@@ -65,9 +66,10 @@ class _SQLiteStoreDatabase(SQLite3Database):  # type: ignore[misc]
                                  "AND name = 'nnpkit_hashes'").fetchone()[0]
             _create_tables(con, bool(exists))
             con.commit()
-        except BaseException:
-            con.rollback()
-            raise
+            committed = True
+        finally:  # on any error (also an interrupt) the schema change is rolled back
+            if not committed:
+                con.rollback()
 
 
 @functools.cache

@@ -74,17 +74,19 @@ class StoreTables:
         if isinstance(con, sqlite3.Connection):
             con.execute("BEGIN IMMEDIATE")
         self._db.connection, self._db.change_count = con, 0
+        committed = False
         try:
             yield con.cursor()
             con.commit()
-        except BaseException:
-            self._connection = None  # a fresh connection next time (it may be broken)
-            try:
-                con.rollback()
-                con.close()
-            finally:
-                self._db.connection = None
-            raise
+            committed = True
+        finally:  # on any error (also an interrupt): roll back and drop the connection
+            if not committed:
+                self._connection = None  # a fresh connection next time (it may be broken)
+                try:
+                    con.rollback()
+                    con.close()
+                finally:
+                    self._db.connection = None
         self._db.connection = None
 
     def _short(self, work: Callable[[Any], Any], write: bool = True) -> Any:
