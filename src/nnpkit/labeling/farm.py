@@ -37,8 +37,10 @@ from nnpkit.labeling.store import DatasetStore
 
 __all__ = ["LabelReport", "LabelRecord", "label_to_store", "farm_client", "label_chunk"]
 
-#: Largest default chunk: structures per task (and per store transaction).
-_MAX_CHUNK = 32
+#: Largest default chunk: structures per task (and per store transaction). 16 rather than
+#: 32: the last chunks finish unevenly, and with 2 workers on 800 biphenyls (GFN2, ~8 ms
+#: each) a 32-structure tail cost ~5 % of the run (docs/benchmarks.md, farm scaling).
+_MAX_CHUNK = 16
 
 
 @dataclass
@@ -143,7 +145,7 @@ def label_to_store(
         scheduler: address of an existing Dask scheduler; None: a LocalCluster.
         n_workers: LocalCluster workers (default: usable cores).
         chunk_size: structures per task and per store transaction (default: about 4 tasks
-            per worker, at most 32).
+            per worker, at most 16).
         processes: LocalCluster workers as processes (default) or threads.
         client: an open Dask client to use instead (e.g. one per active-learning run).
         progress: show a tqdm progress bar.
