@@ -24,7 +24,8 @@ from conftest import build_small_model
 from nnpkit.apps.growth.catalogue import neb_environment, random_environments
 from nnpkit.apps.growth.config import BarrierConfig
 from nnpkit.apps.quantum.active import learn_actively
-from nnpkit.apps.stability.dataset import StabilityDataset, build_dataset, relax
+from nnpkit.apps.stability.dataset import StabilityDataset, build_dataset
+from nnpkit.apps.stability.relaxation import relax
 from nnpkit.calculators import NNPCalculator
 from nnpkit.data.io import read_structures
 from nnpkit.errors import (

@@ -20,10 +20,10 @@ from nnpkit.apps.stability.dataset import (
     e_above_hull,
     hull_labels,
     label_structures,
-    relax,
-    split_by_group,
 )
 from nnpkit.apps.stability.prototypes import elemental_references, generate_prototypes
+from nnpkit.apps.stability.relaxation import relax
+from nnpkit.apps.stability.splits import split_by_group
 from nnpkit.errors import DataError
 
 # Hand-checked Cu–Au hull (formation energies, eV/atom). The hull runs through Cu (x_Au=0),

@@ -10,10 +10,11 @@ from nnpkit.apps.stability.config import (
     StabilityTrainConfig,
     load_stability_config,
 )
-from nnpkit.apps.stability.dataset import StabilityDataset, build_dataset, split_by_group
+from nnpkit.apps.stability.dataset import StabilityDataset, build_dataset
 from nnpkit.apps.stability.features import InvariantFeaturizer, raw_coordinate_features
 from nnpkit.apps.stability.metrics import classification_metrics
 from nnpkit.apps.stability.model import StabilityModel
+from nnpkit.apps.stability.splits import split_by_group
 from nnpkit.apps.stability.training import train_stability
 from nnpkit.apps.stability.workflow import dataset_from_config, predict_file
 

@@ -7,8 +7,8 @@ per atom against the lowest relaxed elemental cell, energy above the hull of pym
 that raises one of :data:`~nnpkit.errors.REFERENCE_FAILURES` is recorded in ``failures``;
 one that does not converge is kept, marked ``relax_converged: false``, and by default left
 off the hull (measured against the converged structures). Energies are
-in eV and eV/atom, lengths in Å. :func:`split_by_group` keeps whole prototypes or chemical
-systems on one side, so the test set is never a relabelled copy of the training set.
+in eV and eV/atom, lengths in Å. The relaxation is :mod:`.relaxation`; the group split
+that keeps whole prototypes or chemical systems on one side is :mod:`.splits`.
 """
 
 from __future__ import annotations
@@ -19,15 +19,12 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import ase.io
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
-from ase.calculators.singlepoint import SinglePointCalculator
-from ase.filters import FrechetCellFilter
-from ase.optimize import BFGS
 from tqdm.auto import tqdm
 
 from nnpkit.apps.stability.hull import (
@@ -38,8 +35,9 @@ from nnpkit.apps.stability.hull import (
     label_structures,
 )
 from nnpkit.apps.stability.prototypes import elemental_references, generate_prototypes
+from nnpkit.apps.stability.relaxation import relax
 from nnpkit.data.io import STRUCTURE_FILE_ERRORS, write_structures
-from nnpkit.errors import REFERENCE_FAILURES, ConfigError, DataError, LabelingError
+from nnpkit.errors import ConfigError, DataError
 from nnpkit.file_writes import atomic_write
 
 __all__ = [
@@ -50,8 +48,6 @@ __all__ = [
     "e_above_hull",
     "hull_labels",
     "label_structures",
-    "relax",
-    "split_by_group",
 ]
 
 #: The metals ASE's EMT describes (the default elements of the dataset).
@@ -61,52 +57,6 @@ _FLOAT_KEYS = ("energy_eV_per_atom", "formation_energy_eV_per_atom", "e_above_hu
 _STRING_KEYS = ("prototype", "chemical_system", "formula")
 _INT_KEYS = ("relax_steps", "nnpkit_generation_index")
 _THRESHOLD_KEY = "hull_threshold_eV_per_atom"
-
-
-def relax(
-    atoms: Atoms,
-    calculator_factory: Callable[[], Calculator],
-    fmax: float = 0.02,
-    max_steps: int = 200,
-) -> tuple[Atoms, dict[str, Any]]:
-    """Relax positions and cell of a copy of ``atoms`` (BFGS on a FrechetCellFilter).
-
-    Args:
-        atoms: the structure (periodic); not modified.
-        calculator_factory: makes a fresh ASE calculator (e.g. ``EMT``).
-        fmax: convergence threshold on forces (eV/Å) and on the filter's stress terms.
-        max_steps: the most optimizer steps.
-
-    Returns:
-        ``(relaxed, info)``: the relaxed copy with a SinglePointCalculator holding energy (eV),
-        forces (eV/Å, ``[n_atoms, 3]``) and stress (eV/Å³, Voigt ``[6]``); ``info`` has
-        ``converged`` (bool: the optimizer reached ``fmax`` within ``max_steps``) and
-        ``steps`` (int), and ``error`` (str) if the calculation failed (one of
-        :data:`~nnpkit.errors.REFERENCE_FAILURES`) or returned a non-finite energy, forces
-        or stress (the copy then has no calculator).
-
-    Raises:
-        Any other error of the calculator or its factory (a ``TypeError``, an element the
-        calculator does not know), with its message: bad input is not a failed relaxation.
-    """
-    relaxed = atoms.copy()
-    info: dict[str, Any] = {"converged": False, "steps": 0}
-    try:
-        relaxed.calc = calculator_factory()
-        optimizer = BFGS(FrechetCellFilter(relaxed), logfile=None)  # type: ignore[arg-type]
-        info["converged"] = bool(optimizer.run(fmax=fmax, steps=max_steps))
-        info["steps"] = int(optimizer.nsteps)
-        energy = float(relaxed.get_potential_energy())
-        forces = np.array(relaxed.get_forces())  # [n_atoms, 3]
-        stress = np.array(relaxed.get_stress(voigt=True))  # [6]
-        if not (math.isfinite(energy) and np.isfinite(forces).all() and np.isfinite(stress).all()):
-            raise LabelingError(f"non-finite energy, forces or stress (energy {energy})")
-    except REFERENCE_FAILURES as exc:  # a failed calculation; anything else propagates
-        relaxed.calc = None
-        info["error"] = f"{type(exc).__name__}: {exc}"
-        return relaxed, info
-    relaxed.calc = SinglePointCalculator(relaxed, energy=energy, forces=forces, stress=stress)
-    return relaxed, info
 
 
 def _as_bool(value: Any, key: str, where: str) -> bool:
@@ -315,55 +265,3 @@ def build_dataset(
     failures.sort(key=lambda f: f["index"])
     return StabilityDataset(labelled, failures, float(threshold_eV_per_atom), method,
                             include_unconverged)
-
-
-def split_by_group(
-    dataset_or_structures: StabilityDataset | Sequence[Atoms],
-    by: Literal["prototype", "chemical_system"],
-    test_fraction: float = 0.25,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Train and test indices with whole groups (prototypes or chemical systems) on one side.
-
-    Elemental cells (``info["is_elemental"]``) always go to train: they only define the hull.
-    Groups are shuffled with ``seed``; each is put into test if that brings the test size
-    closer to ``test_fraction`` of the non-elemental structures (at least one group goes to
-    each side).
-
-    Returns:
-        ``(train_index, test_index)``, sorted int arrays.
-
-    Raises:
-        ConfigError: ``by`` or ``test_fraction`` out of range.
-        DataError: a structure without ``info[by]``, or fewer than two groups.
-    """
-    structures = (
-        dataset_or_structures.structures
-        if isinstance(dataset_or_structures, StabilityDataset)
-        else list(dataset_or_structures)
-    )
-    if by not in ("prototype", "chemical_system"):
-        raise ConfigError(f"split by {by!r}: use 'prototype' or 'chemical_system'")
-    if not 0 < test_fraction < 1:
-        raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    groups: dict[str, list[int]] = {}
-    for k, atoms in enumerate(structures):
-        if by not in atoms.info:
-            raise DataError(f"structure {k} has no info[{by!r}]")
-        if not _as_bool(atoms.info.get("is_elemental", False), "is_elemental", f"structure {k}"):
-            groups.setdefault(str(atoms.info[by]), []).append(k)
-    names = sorted(groups)
-    if len(names) < 2:
-        raise DataError(f"split by {by}: need ≥ 2 non-elemental groups, found {names}")
-    target = test_fraction * sum(len(members) for members in groups.values())
-    test: list[int] = []
-    n_test_groups = 0
-    for g in np.random.default_rng(seed).permutation(len(names)):
-        size = len(groups[names[g]])
-        closer = abs(len(test) + size - target) < abs(len(test) - target)
-        if (closer or not test) and n_test_groups < len(names) - 1:
-            test += groups[names[g]]
-            n_test_groups += 1
-    test_index = np.array(sorted(test), dtype=int)
-    train_index = np.setdiff1d(np.arange(len(structures)), test_index)
-    return train_index, test_index

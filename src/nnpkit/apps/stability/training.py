@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from nnpkit.apps.stability.classifiers import GradientBoostingStability, MLPStability
 from nnpkit.apps.stability.config import StabilityTrainConfig
-from nnpkit.apps.stability.dataset import StabilityDataset, split_by_group
+from nnpkit.apps.stability.dataset import StabilityDataset
 from nnpkit.apps.stability.features import (
     InvariantFeaturizer,
     augment_with_rotations,
@@ -33,6 +33,7 @@ from nnpkit.apps.stability.features import (
 from nnpkit.apps.stability.hull import HULL_TOLERANCE_eV_PER_ATOM
 from nnpkit.apps.stability.metrics import classification_metrics, top_fraction_threshold
 from nnpkit.apps.stability.model import MODEL_FILENAME, StabilityModel
+from nnpkit.apps.stability.splits import split_by_group
 from nnpkit.file_writes import atomic_write
 
 __all__ = ["random_frame", "train_stability", "plot_learning_curves"]
