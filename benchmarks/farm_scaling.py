@@ -24,7 +24,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,25 +45,10 @@ def fresh_store(scratch: str, postgres: str | None, name: str) -> Iterator[str]:
     if postgres is None:
         yield os.path.join(scratch, f"{name}.db")
         return
-    from urllib.parse import urlsplit, urlunsplit
+    from nnpkit.labeling.store_backends import temporary_postgres_database
 
-    import psycopg2
-
-    database = f"nnpkit_bench_{uuid.uuid4().hex[:10]}"
-
-    def admin(statement: str) -> None:
-        connection = psycopg2.connect(postgres)
-        connection.autocommit = True
-        try:
-            connection.cursor().execute(statement)
-        finally:
-            connection.close()
-
-    admin(f"CREATE DATABASE {database}")
-    try:
-        yield urlunsplit(urlsplit(postgres)._replace(path=f"/{database}"))
-    finally:
-        admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    with temporary_postgres_database(postgres, "nnpkit_bench") as url:
+        yield url
 
 
 def main() -> None:

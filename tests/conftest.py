@@ -238,23 +238,7 @@ def postgres_server() -> Iterator[str]:
 @pytest.fixture
 def postgres_url(postgres_server: str) -> Iterator[str]:
     """URL of a fresh, empty PostgreSQL database on :func:`postgres_server` (dropped after)."""
-    import uuid
-    from urllib.parse import urlsplit, urlunsplit
+    from nnpkit.labeling.store_backends import temporary_postgres_database
 
-    import psycopg2
-
-    name = f"nnpkit_test_{uuid.uuid4().hex[:12]}"
-
-    def admin(statement: str) -> None:
-        connection = psycopg2.connect(postgres_server)
-        try:
-            connection.autocommit = True
-            connection.cursor().execute(statement)
-        finally:
-            connection.close()
-
-    admin(f"CREATE DATABASE {name}")
-    try:
-        yield urlunsplit(urlsplit(postgres_server)._replace(path=f"/{name}"))
-    finally:
-        admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with temporary_postgres_database(postgres_server, "nnpkit_test") as url:
+        yield url

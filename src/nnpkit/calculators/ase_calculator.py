@@ -82,15 +82,20 @@ class NNPCalculator(Calculator):
                 changes.append(name)
         return [name for name in changes if name not in set(self.ignored_changes)]
 
+    def _want_stress(self, properties: list[str] | None) -> bool:
+        """Whether to compute stress now. Stress costs an extra strain derivative: computed
+        once asked for, and from then on with every call (NPT asks for forces and stress
+        each step; one pass serves both); only for fully periodic cells."""
+        assert self.atoms is not None
+        self._stress_wanted = self._stress_wanted or "stress" in (properties or [])
+        return bool(self.atoms.pbc.all()) and self._stress_wanted
+
     def _prepare(self, atoms: Atoms | None, properties: list[str] | None,
                  system_changes: list[str]) -> tuple[AtomicGraph, bool]:
         """ASE's bookkeeping, then the graph of ``self.atoms`` and whether to compute stress."""
         super().calculate(atoms, properties or ["energy"], system_changes)
         assert self.atoms is not None
-        # Stress costs an extra strain derivative: computed once asked for, and from then on
-        # with every call (NPT asks for forces and stress each step; one pass serves both).
-        self._stress_wanted = self._stress_wanted or "stress" in (properties or [])
-        want_stress = bool(self.atoms.pbc.all()) and self._stress_wanted
+        want_stress = self._want_stress(properties)
         graph = atoms_to_graph(self.atoms, self.model.cutoff, dtype=self.dtype,
                                neighbors=self.neighbors).to(self.device)
         return graph, want_stress
@@ -98,8 +103,7 @@ class NNPCalculator(Calculator):
     def _calculate_fast(self, properties: list[str] | None) -> None:
         """The compiled path: neighbour list, then one kernel call chain, all float64."""
         assert self.atoms is not None and self.fast_path is not None
-        self._stress_wanted = self._stress_wanted or "stress" in (properties or [])
-        want_stress = bool(self.atoms.pbc.all()) and self._stress_wanted
+        want_stress = self._want_stress(properties)
         numbers = self.atoms.numbers
         if bool((self.fast_path.species_of_number[numbers] < 0).any()):
             self.model.species(torch.as_tensor(numbers))  # raises, naming the element

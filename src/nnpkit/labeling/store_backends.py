@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ase.db.sqlite import SQLite3Database
 
 from nnpkit.errors import DataError
 
-__all__ = ["open_database"]
+__all__ = ["open_database", "temporary_postgres_database"]
 
 #: Key of the PostgreSQL advisory lock that serialises creating the tables.
 _PG_INIT_LOCK = 0x6E6E706B  # "nnpk"
@@ -130,3 +134,26 @@ def open_database(name: str, db_type: str) -> Any:
     raise DataError(f"{name}: the dataset store needs SQLite (a .db path) or PostgreSQL "
                     "(postgresql://...); ASE's JSON and MySQL databases have no transactions "
                     "it can rely on")
+
+
+@contextmanager
+def temporary_postgres_database(server_url: str, prefix: str = "nnpkit_tmp") -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server at ``server_url`` (whose user may
+    create databases), yielded as its URL and dropped afterwards (tests, benchmarks)."""
+    import psycopg2
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+    def admin(statement: str) -> None:
+        connection = psycopg2.connect(server_url)
+        try:
+            connection.autocommit = True
+            connection.cursor().execute(statement)
+        finally:
+            connection.close()
+
+    admin(f"CREATE DATABASE {name}")
+    try:
+        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    finally:
+        admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -40,6 +40,15 @@ def _cutoff(distance: float, cutoff: float) -> tuple[float, float]:
     return 0.5 * (math.cos(angle) + 1.0), -0.5 * math.pi / cutoff * math.sin(angle)
 
 
+@njit(cache=True, inline="always")
+def _triplet(vectors, p, q, r1, r2, neighbour_species, pair_index, radial_size,
+             block):  # noqa: ANN001, ANN202
+    """cos θ of edges p, q (same centre) and the first angular feature of their element pair."""
+    cosine = (vectors[p, 0] * vectors[q, 0] + vectors[p, 1] * vectors[q, 1]
+              + vectors[p, 2] * vectors[q, 2]) / (r1 * r2)
+    return cosine, radial_size + pair_index[neighbour_species[p], neighbour_species[q]] * block
+
+
 @njit(cache=True)
 def acsf_features(vectors, distances, centre, neighbour_species, edge_start, n_elements,
                   radial_shifts, radial_eta, cutoff, angular_shifts, angular_eta,
@@ -70,10 +79,8 @@ def acsf_features(vectors, distances, centre, neighbour_species, edge_start, n_e
                 if r2 >= angular_cutoff:
                     continue
                 fc2, _ = _cutoff(r2, angular_cutoff)
-                cosine = (vectors[p, 0] * vectors[q, 0] + vectors[p, 1] * vectors[q, 1]
-                          + vectors[p, 2] * vectors[q, 2]) / (r1 * r2)
-                offset = radial_size + pair_index[neighbour_species[p],
-                                                  neighbour_species[q]] * n_angular * n_lambda
+                cosine, offset = _triplet(vectors, p, q, r1, r2, neighbour_species, pair_index,
+                                          radial_size, n_angular * n_lambda)
                 mean_r = 0.5 * (r1 + r2)
                 for a in range(n_angular):
                     shifted = mean_r - angular_shifts[a]
@@ -184,10 +191,8 @@ def acsf_backward(feature_grad, vectors, distances, centre, neighbour_species, e
                 if r2 >= angular_cutoff:
                     continue
                 fc2, dfc2 = _cutoff(r2, angular_cutoff)
-                cosine = (vectors[p, 0] * vectors[q, 0] + vectors[p, 1] * vectors[q, 1]
-                          + vectors[p, 2] * vectors[q, 2]) / (r1 * r2)
-                offset = radial_size + pair_index[neighbour_species[p],
-                                                  neighbour_species[q]] * n_angular * n_lambda
+                cosine, offset = _triplet(vectors, p, q, r1, r2, neighbour_species, pair_index,
+                                          radial_size, n_angular * n_lambda)
                 mean_r = 0.5 * (r1 + r2)
                 dE_dr1, dE_dr2, dE_dcos = 0.0, 0.0, 0.0
                 for a in range(n_angular):
