@@ -1,4 +1,5 @@
-"""ASE's NEB through nnpkit's calculator finds a barrier known independently.
+"""nnpkit's NEB driver (:func:`nnpkit.paths.run_neb`) through nnpkit's calculator finds a
+barrier known independently.
 
 The potential is an nnpkit :class:`Potential` of an analytic surface: a Morse pair
 potential with a smooth cosine cutoff, evaluated by ``NNPCalculator`` (neighbour list,
@@ -21,13 +22,12 @@ import pytest
 import torch
 from ase import Atoms
 from ase.constraints import FixAtoms
-from ase.mep import NEB
-from ase.optimize import FIRE
 from scipy.optimize import minimize_scalar
 
 from nnpkit.calculators import NNPCalculator
 from nnpkit.data.graph import AtomicGraph, edge_vectors
 from nnpkit.models.potential import Potential
+from nnpkit.paths import run_neb
 
 pytestmark = pytest.mark.filterwarnings("ignore:nnpkit. inference with autograd")
 
@@ -111,18 +111,14 @@ def test_climbing_image_neb_converges_to_the_known_barrier() -> None:
     z_bridge, e_bridge = _lowest(*BRIDGE)
     barrier = e_bridge - e_hollow  # 0.3127 eV
     assert z_bridge - z_hollow > 0.3  # the path is curved: straight-line images are wrong
-    images = [_with_adatom(*HOLLOW, z_hollow)]
-    images += [images[0].copy() for _ in range(4)]  # even: no image sits on the saddle
-    images += [_with_adatom(*OTHER_HOLLOW, z_hollow)]
-    for image in images:
-        image.calc = NNPCalculator(MorseSurface(), dtype=torch.float64)
-    neb = NEB(images, climb=True, method="improvedtangent")
-    neb.interpolate()
-    rng = np.random.default_rng(0)
-    for image in images[1:-1]:  # start off the symmetric line, so the forces must act
-        image.positions[-1] += rng.normal(0.0, 0.08, 3)
-    assert FIRE(neb, logfile=None).run(fmax=1e-3, steps=1000)
-    energies = np.array([image.get_potential_energy() for image in images])
+    # 4 images (even: none sits on the saddle by symmetry); the interpolated images lie
+    # at the hollow height, 0.33 Å below the path at the bridge, so the forces must act
+    result = run_neb(_with_adatom(*HOLLOW, z_hollow), _with_adatom(*OTHER_HOLLOW, z_hollow),
+                     lambda: NNPCalculator(MorseSurface(), dtype=torch.float64), n_images=4,
+                     fmax_eV_per_A=1e-3, max_steps=1000, relax_end_points=False)
+    assert result.converged and result.max_force_eV_per_A < 1e-3
+    energies = np.array(result.energies_eV)
+    images = result.images
     # Tolerance 1 meV: at the converged climbing image |F| < 1e-3 eV/Å, and the energy
     # error of a stationary point found to that force is ~F²/k, far below 1 meV; a wrong
     # force (sign, factor) or a non-climbing NEB (with 4 images the highest sits 0.1 of

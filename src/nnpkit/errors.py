@@ -20,6 +20,7 @@ __all__ = [
     "UnknownElementError",
     "LabelingError",
     "TrainingError",
+    "TransitionStateError",
 ]
 
 
@@ -50,6 +51,11 @@ class LabelingError(NNPKitError, RuntimeError):
 
 class TrainingError(NNPKitError, RuntimeError):
     """Training cannot go on (e.g. the loss became NaN or infinite)."""
+
+
+class TransitionStateError(NNPKitError, RuntimeError):
+    """A stationary point is not what it was given as: a saddle without exactly one
+    imaginary mode, or a minimum with one or more."""
 
 
 #: What a failed reference calculation raises: ASE's ``CalculationFailed`` (``SCFError``

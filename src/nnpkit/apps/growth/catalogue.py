@@ -5,9 +5,11 @@ An environment is a small periodic SOS height map (``surface_size²`` columns ab
 randomly occupied neighbour sites, or a hop down a step from a one-atom-high island.
 Level ``k`` of column ``(c1, c2)`` sits at ``((c1, c2) + ½·(k mod 2))·d`` in-plane and
 ``k·a/2`` high (ABAB stacking of fcc(100), ``d = a/√2·(1 + strain)``); the hop's forward
-and reverse barriers both come from one climbing-image NEB (``ase.mep.NEB``), so every
-NEB gives two labelled environments. Descriptors are computed from the height maps with
-the same :func:`lattice.hop_codes_of` that the kMC uses.
+and reverse barriers both come from one climbing-image NEB (:func:`nnpkit.paths.run_neb`,
+the shared driver; linearly interpolated, as the shipped catalogue was built, between end
+points relaxed here with :func:`nnpkit.paths.relax`), so every NEB gives two labelled
+environments. Descriptors are computed from the height maps with the same
+:func:`lattice.hop_codes_of` that the kMC uses.
 
 A failed NEB (an end point that relaxes away from its site, an end-point relaxation or
 NEB not converged in ``max_steps``, a failed reference calculation: one of
@@ -28,13 +30,13 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.constraints import FixAtoms
-from ase.optimize import BFGS, FIRE
 from tqdm.auto import tqdm
 
 from nnpkit.apps.growth.config import BarrierConfig
 from nnpkit.apps.growth.lattice import DIRECTIONS, decode_codes, hop_codes_of
 from nnpkit.errors import REFERENCE_FAILURES, DataError, LabelingError
 from nnpkit.file_writes import atomic_write
+from nnpkit.paths import relax, run_neb
 
 __all__ = ["calculator_factory", "relaxed_lattice_constant", "random_environments",
            "slab_for", "neb_environment", "build_catalogue", "save_catalogue",
@@ -172,33 +174,28 @@ def neb_environment(environment: dict, make_calculator: Callable[[], Calculator]
                 slab_for(others, (target, int(heights[target]) + 1), *args)]
         ideal = [end.positions[-1].copy() for end in ends]
         for name, end, where in zip(("initial", "final"), ends, ideal, strict=True):
-            end.calc = make_calculator()
-            if not BFGS(end, logfile=None).run(fmax=config.fmax_eV_per_A,
-                                               steps=config.max_steps):
+            if not relax(end, make_calculator(), config.fmax_eV_per_A, config.max_steps):
                 raise LabelingError(f"the {name} state's relaxation not converged to fmax "
                                     f"{config.fmax_eV_per_A} eV/Å in {config.max_steps} steps")
             moved = float(np.linalg.norm(end.positions[-1] - where))
             if moved > 0.35 * a:
                 raise LabelingError(f"the {name} state relaxed away from its site "
                                     f"(the hopping atom moved {moved:.2f} Å)")
-        from ase.mep import NEB
-
-        images = [ends[0]] + [ends[0].copy() for _ in range(config.n_images)] + [ends[1]]
-        for image in images[1:-1]:
-            image.calc = make_calculator()
-        neb = NEB(images, climb=True, method="improvedtangent")
-        neb.interpolate(apply_constraint=False)  # fixed atoms coincide
-        converged = FIRE(neb, logfile=None).run(fmax=config.fmax_eV_per_A,
-                                                steps=config.max_steps)
-        energies = [float(image.get_potential_energy()) for image in images]
-        if not converged:
+        band = run_neb(ends[0], ends[1], make_calculator, n_images=config.n_images,
+                       climb=True, method="improvedtangent", interpolation="linear",
+                       optimizer="FIRE", fmax_eV_per_A=config.fmax_eV_per_A,
+                       max_steps=config.max_steps, relax_end_points=False)
+        if band.error is not None:  # a failed reference calculation inside the band
+            record["error"] = band.error
+        elif not band.converged:
             raise LabelingError(f"NEB not converged to fmax {config.fmax_eV_per_A} eV/Å "
                                 f"in {config.max_steps} steps")
-        saddle = max(energies)
-        record.update(energies_eV=energies, barrier_forward_eV=saddle - energies[0],
-                      barrier_reverse_eV=saddle - energies[-1], converged=True,
-                      saddle_image=int(np.argmax(energies)))
-        record["_saddle_atoms"] = images[int(np.argmax(energies))].copy()
+        else:
+            record.update(energies_eV=band.energies_eV,
+                          barrier_forward_eV=band.barrier_forward_eV,
+                          barrier_reverse_eV=band.barrier_reverse_eV, converged=True,
+                          saddle_image=band.saddle_index)
+            record["_saddle_atoms"] = band.images[band.saddle_index]
     except REFERENCE_FAILURES as error:  # a failed calculation; anything else propagates
         record["error"] = f"{type(error).__name__}: {error}"
     record["seconds"] = time.perf_counter() - start
