@@ -4,6 +4,7 @@ that disagree, the MD uncertainty guard, and the CLI (train, eval, md)."""
 
 from __future__ import annotations
 
+import copy as copy_module
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -256,6 +257,26 @@ def test_committee_calculator_mean_and_spread(committee_dir: Path) -> None:
     assert results["energy_std"] > 0 and results["max_force_std"] > 0
     assert (results["forces_std"] > 0).all()
     assert calculator.get_property("max_force_std", atoms) == results["max_force_std"]
+
+
+def test_member_energies_are_each_members_own_energy() -> None:
+    """``member_energies`` [M] holds every member's total energy, in member order (an
+    in-memory committee of two different small models); their mean is the energy."""
+    first, second = build_small_model(["Cu"]), build_small_model(["Cu"])
+    torch.manual_seed(11)
+    for parameter in second.element_networks.parameters():
+        parameter.data += 0.05 * torch.randn_like(parameter)
+    atoms = copper_supercell()
+    own = [NNPCalculator(copy_module.deepcopy(member), dtype=torch.float64)
+           .get_potential_energy(atoms.copy()) for member in (first, second)]
+    calculator = CommitteeCalculator(Committee([first, second]), dtype=torch.float64)
+    energy = calculator.get_potential_energy(atoms)
+    members = calculator.results["member_energies"]
+    assert members.shape == (2,)
+    np.testing.assert_allclose(members, own, rtol=0, atol=1e-9)
+    assert abs(own[0] - own[1]) > 1e-3  # the members differ, so the order is checked
+    assert energy == pytest.approx(np.mean(own), abs=1e-9)
+    np.testing.assert_array_equal(calculator.get_property("member_energies", atoms), members)
 
 
 def test_committee_calculator_runs_ase_md(committee_dir: Path) -> None:

@@ -7,13 +7,19 @@ from pathlib import Path
 from typing import TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from nnpkit.errors import ConfigError
 
-__all__ = ["apply_overrides", "load_typed_config"]
+__all__ = ["StrictConfig", "apply_overrides", "load_typed_config"]
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+class StrictConfig(BaseModel):
+    """Base of every typed config: an unknown key is an error, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:

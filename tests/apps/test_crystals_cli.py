@@ -12,10 +12,11 @@ from ase.calculators.emt import EMT
 from ase.io import write
 from conftest import build_small_model, statistics_for
 
-from nnpkit.apps.crystals import elastic_tensor, read_structure, resolve_calculator
+from nnpkit.apps.crystals import elastic_tensor, read_structure
 from nnpkit.calculators import NNPCalculator
 from nnpkit.cli.main import main
 from nnpkit.errors import ConfigError, DataError
+from nnpkit.labeling.reference import resolve_calculator
 from nnpkit.models.model_file import save_model
 
 

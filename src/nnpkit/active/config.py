@@ -10,19 +10,15 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from nnpkit.training.config import DataConfig, RunConfig, TrainingConfig
-from nnpkit.typed_config import load_typed_config
+from nnpkit.typed_config import StrictConfig, load_typed_config
 
 __all__ = ["ActiveLearningConfig", "load_active_config"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ReferenceSettings(_Strict):
+class ReferenceSettings(StrictConfig):
     """The reference method that labels the selected structures."""
 
     method: str = Field("gfn2", description="gfn2, gfn1, emt or <functional>/<basis>.")
@@ -30,7 +26,7 @@ class ReferenceSettings(_Strict):
                                     description="Method options (charge, spin, ...).")
 
 
-class FarmSettings(_Strict):
+class FarmSettings(StrictConfig):
     """Where the labels are computed."""
 
     scheduler: str | None = Field(None, description="Dask scheduler address; null: local.")
@@ -39,7 +35,7 @@ class FarmSettings(_Strict):
     db: str | None = Field(None, description="Dataset store URL; null: <output>/labels.db.")
 
 
-class InitialSettings(_Strict):
+class InitialSettings(StrictConfig):
     """The first labelled set, before any model exists."""
 
     data: str | None = Field(None, description="Structures to label first (any ASE file).")
@@ -52,7 +48,7 @@ class InitialSettings(_Strict):
     strain_max: float = Field(0.0, ge=0, description="rattle: largest strain (crystals).")
 
 
-class ExplorationSettings(_Strict):
+class ExplorationSettings(StrictConfig):
     """Committee-driven Langevin MD that looks for uncertain configurations."""
 
     temperatures_K: list[float] = Field(default_factory=lambda: [300.0, 500.0, 800.0],
@@ -65,7 +61,7 @@ class ExplorationSettings(_Strict):
     start_from_training: bool = Field(True, description="Start runs from training frames.")
 
 
-class SelectionSettings(_Strict):
+class SelectionSettings(StrictConfig):
     """Which explored frames are labelled."""
 
     strategy: Literal["uncertainty", "random"] = Field(
@@ -77,14 +73,14 @@ class SelectionSettings(_Strict):
     pool_factor: int = Field(3, ge=1, description="FPS among the N×this most uncertain.")
 
 
-class BudgetSettings(_Strict):
+class BudgetSettings(StrictConfig):
     """When to stop (besides finding nothing uncertain)."""
 
     max_labels: int = Field(500, ge=1, description="Stop once this many labels exist.")
     max_iterations: int = Field(20, ge=1, description="Exploration rounds at most.")
 
 
-class ActiveLearningConfig(_Strict):
+class ActiveLearningConfig(StrictConfig):
     """The whole loop: reference, farm, initial set, committee, exploration, selection."""
 
     reference: ReferenceSettings = Field(default_factory=ReferenceSettings,

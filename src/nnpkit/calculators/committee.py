@@ -5,7 +5,11 @@ Besides what :class:`~nnpkit.calculators.NNPCalculator` gives, ``calc.results`` 
 - ``energy_std`` (float, eV): standard deviation of the members' total energies;
 - ``forces_std`` ([N], eV/Å): per atom, the norm of the vector of per-component standard
   deviations, ``sqrt(sum_xyz var_members(F))`` (the "force deviation" of DP-GEN);
-- ``max_force_std`` (float, eV/Å): the largest ``forces_std``.
+- ``max_force_std`` (float, eV/Å): the largest ``forces_std``;
+- ``member_energies`` ([M], eV): every member's own total energy, in the committee's
+  member order (their mean is ``energy``). Applications that carry the committee's error
+  through a chain of energy differences (barriers, reaction energies) take these, so the
+  errors stay correlated within a member.
 
 Standard deviations are population ones (``ddof=0``, numpy's default) over the members.
 """
@@ -26,12 +30,13 @@ from nnpkit.models.committee import Committee
 __all__ = ["CommitteeCalculator", "UNCERTAINTY_PROPERTIES"]
 
 #: The uncertainty results a committee calculator adds.
-UNCERTAINTY_PROPERTIES = ["energy_std", "forces_std", "max_force_std"]
+UNCERTAINTY_PROPERTIES = ["energy_std", "forces_std", "max_force_std", "member_energies"]
 
 
 class CommitteeCalculator(NNPCalculator):
     """ASE calculator: mean energy, free_energy, forces, energies and stress (periodic
-    cells) of a committee, plus ``energy_std``, ``forces_std`` and ``max_force_std``.
+    cells) of a committee, plus ``energy_std``, ``forces_std``, ``max_force_std`` and
+    ``member_energies`` ([M] eV).
 
     An :class:`~nnpkit.calculators.NNPCalculator` whose model is a committee, so it goes
     wherever one goes. The neighbour list is built once per structure and every member
@@ -74,6 +79,7 @@ class CommitteeCalculator(NNPCalculator):
             "energy_std": float(energies.std()),
             "forces_std": forces_std,
             "max_force_std": float(forces_std.max()) if forces_std.size else 0.0,
+            "member_energies": energies.copy(),  # [M]
         }
         if want_stress:
             self.results["stress"] = full_3x3_to_voigt_6_stress(output["stress"][:, 0].mean(0))

@@ -11,7 +11,8 @@ __all__ = ["register"]
 def _setup(args: argparse.Namespace) -> tuple:
     import torch
 
-    from nnpkit.apps.crystals.inputs import read_structure, resolve_calculator
+    from nnpkit.apps.crystals.inputs import read_structure
+    from nnpkit.labeling.reference import resolve_calculator
 
     dtype = {"float32": torch.float32, "float64": torch.float64}[args.dtype]
     return read_structure(args.structure), resolve_calculator(args.calculator, args.device,

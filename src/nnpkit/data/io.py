@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import ase.db
@@ -28,7 +29,8 @@ from ase.io.formats import UnknownFileTypeError, string2index
 from nnpkit.errors import DataError
 from nnpkit.file_writes import atomic_write
 
-__all__ = ["LabelKeys", "STRUCTURE_FILE_ERRORS", "database_errors", "read_structures",
+__all__ = ["LabelKeys", "STRUCTURE_FILE_ERRORS", "database_errors", "read_structure",
+           "read_structures",
            "write_structures", "write_database"]
 
 #: What ASE's readers raise for a file that is not a readable structure file (measured
@@ -196,6 +198,26 @@ def _labelled_copy(
     fresh.info.update({k: v for k, v in atoms.info.items() if k not in label_keys})
     fresh.info["nnpkit_source_index"] = i
     return fresh
+
+
+def read_structure(path: str | os.PathLike, what: str | None = None) -> Atoms:
+    """The first frame of any file ASE reads (no labels required).
+
+    Raises:
+        DataError: naming ``what`` (e.g. the config key) and the file, when the file is
+            missing or ASE cannot read a structure from it.
+    """
+    from ase.io import read
+
+    prefix = f"{what}: " if what else ""
+    if not Path(path).is_file():
+        raise DataError(f"{prefix}structure file not found: {path}")
+    try:
+        atoms = read(Path(path), index=0)
+    except STRUCTURE_FILE_ERRORS as error:
+        raise DataError(f"{prefix}ASE cannot read a structure from {path}: {error}") from error
+    assert isinstance(atoms, Atoms)
+    return atoms
 
 
 def read_structures(

@@ -2,9 +2,12 @@
 
 A reference method is any ASE calculator. :func:`make_reference_calculator` builds the ones
 nnpkit knows by name (GFN2-xTB and GFN1-xTB through tblite, DFT through PySCF, ASE's EMT;
-see :mod:`nnpkit.labeling.methods`), and :func:`label_structures` (or :func:`label_each`,
-one structure at a time) runs any calculator factory over structures, attaching the results
-to copies as :class:`~ase.calculators.singlepoint.SinglePointCalculator`; a failed
+see :mod:`nnpkit.labeling.methods`); :func:`resolve_calculator` takes either such a name or
+the path of an nnpkit model or committee (what an application's ``calculator:`` key holds),
+and :func:`calculator_name` describes a calculator for reports. :func:`label_structures`
+(or :func:`label_each`, one structure at a time) runs any calculator factory over
+structures, attaching the results to copies as
+:class:`~ase.calculators.singlepoint.SinglePointCalculator`; a failed
 calculation (one of :data:`~nnpkit.errors.REFERENCE_FAILURES`) is retried once with safer
 settings and then recorded with its error. Any other error (a calculator factory that
 raises ``TypeError``, an element the method does not know) propagates.
@@ -18,7 +21,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ase import Atoms
@@ -29,11 +33,16 @@ from tqdm.auto import tqdm
 from nnpkit.errors import REFERENCE_FAILURES, ConfigError, LabelingError
 from nnpkit.labeling.methods import KNOWN_METHOD_NAMES, MethodSpec, parse_method
 
+if TYPE_CHECKING:
+    import torch
+
 __all__ = [
     "KNOWN_REFERENCE_METHODS",
     "LabelOutcome",
     "label_each",
     "make_reference_calculator",
+    "resolve_calculator",
+    "calculator_name",
     "label_structures",
     "compute_labels",
 ]
@@ -74,6 +83,35 @@ def make_reference_calculator(method: str, **options: Any) -> Calculator:
             option is not understood by the method, or its code is not installed.
     """
     return parse_method(method, **options).make_calculator()
+
+
+def resolve_calculator(name: str, device: str = "cpu", dtype: torch.dtype | None = None
+                       ) -> Calculator:
+    """An ASE calculator from a reference-method name or an nnpkit model path.
+
+    Args:
+        name: ``emt``, ``gfn2``, ``gfn1``, ``<functional>/<basis>``, or the path of a
+            ``.nnp`` model file, a run directory or a committee (its JSON or directory).
+        device: torch device of an nnpkit model.
+        dtype: precision of an nnpkit model; default its own. float64 is the safe choice
+            for finite differences.
+
+    Raises:
+        ConfigError: neither an existing path nor a known method (the message lists them).
+    """
+    if Path(name).exists():
+        from nnpkit.calculators import load_calculator
+
+        return load_calculator(name, device=device, dtype=dtype)
+    return make_reference_calculator(name)
+
+
+def calculator_name(calculator: Calculator) -> str:
+    """A short description of a calculator for reports: its class and, for nnpkit
+    models, the precision."""
+    label = type(calculator).__name__
+    dtype = getattr(calculator, "dtype", None)
+    return f"{label} ({str(dtype).replace('torch.', '')})" if dtype is not None else label
 
 
 def compute_labels(

@@ -13,13 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from nnpkit.errors import ConfigError
 from nnpkit.models.registry import model_config_class
-from nnpkit.typed_config import apply_overrides, load_typed_config
+from nnpkit.typed_config import StrictConfig, apply_overrides, load_typed_config
 
 __all__ = ["DataConfig", "TrainingConfig", "StatisticsConfig", "RunConfig", "load_config",
            "apply_overrides"]
 
 
-class _Strict(BaseModel):
+class _Strict(StrictConfig):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 

@@ -5,18 +5,14 @@ from __future__ import annotations
 import os
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from nnpkit.typed_config import load_typed_config
+from nnpkit.typed_config import StrictConfig, load_typed_config
 
 __all__ = ["RatesConfig", "GrowthRunConfig", "BarrierConfig", "load_growth_config"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class RatesConfig(_Strict):
+class RatesConfig(StrictConfig):
     """Where the hop barriers come from; every rate is ``prefactor·exp(−Ea/kT)``."""
 
     kind: Literal["bond_counting", "model"] = Field(
@@ -42,7 +38,7 @@ class RatesConfig(_Strict):
         return self
 
 
-class GrowthRunConfig(_Strict):
+class GrowthRunConfig(StrictConfig):
     """One growth (or equilibrium) run on an L×L solid-on-solid fcc(100) surface."""
 
     lattice_size: int = Field(128, ge=4, description="L: the surface has L×L columns.")
@@ -72,7 +68,7 @@ class GrowthRunConfig(_Strict):
         return self
 
 
-class BarrierConfig(_Strict):
+class BarrierConfig(StrictConfig):
     """NEB barrier catalogue of Cu(100) hop environments and the barrier network."""
 
     n_environments: int = Field(60, ge=2, description="Hop environments (one NEB each).")

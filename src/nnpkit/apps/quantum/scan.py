@@ -18,19 +18,15 @@ from ase import Atoms, units
 from ase.build import molecule
 from ase.calculators.calculator import Calculator
 from ase.io import read
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from nnpkit.errors import REFERENCE_FAILURES, ConfigError, LabelingError
-from nnpkit.typed_config import load_typed_config
+from nnpkit.typed_config import StrictConfig, load_typed_config
 
 __all__ = ["BondCoordinate", "ScanConfig", "ScanReference", "load_scan_config"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class BondCoordinate(_Strict):
+class BondCoordinate(StrictConfig):
     """One scanned bond: atom ``atoms[1]`` moves along the bond, ``atoms[0]`` stays."""
 
     atoms: tuple[int, int] = Field((0, 1), description="(fixed atom, moved atom) indices.")
@@ -38,7 +34,7 @@ class BondCoordinate(_Strict):
     upper_A: float = Field(1.6, gt=0, description="Longest bond length of the box, Å.")
 
 
-class ScanConfig(_Strict):
+class ScanConfig(StrictConfig):
     """A scan reference for ``nnpkit gp fit --reference SCAN.yaml``."""
 
     structure: str = Field("H2O", description="ASE molecule name (ase.build.molecule) or file.")

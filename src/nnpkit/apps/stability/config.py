@@ -5,20 +5,16 @@ from __future__ import annotations
 import os
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from nnpkit.typed_config import load_typed_config
+from nnpkit.typed_config import StrictConfig, load_typed_config
 
 __all__ = ["StabilityDatasetConfig", "StabilityTrainConfig", "load_stability_config"]
 
 EMT_METALS = ["Cu", "Ag", "Au", "Ni", "Pd", "Pt", "Al"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class StabilityDatasetConfig(_Strict):
+class StabilityDatasetConfig(StrictConfig):
     """Building the alloy dataset: prototypes, relaxation, hull, labels."""
 
     elements: list[str] = Field(default_factory=lambda: list(EMT_METALS),
@@ -33,7 +29,7 @@ class StabilityDatasetConfig(_Strict):
     progress: bool = Field(True, description="Show a progress bar.")
 
 
-class StabilityTrainConfig(_Strict):
+class StabilityTrainConfig(StrictConfig):
     """Training the classifiers and their baselines, with learning curves."""
 
     dataset: str = Field("runs/stability/dataset.extxyz", description="Dataset file.")
