@@ -23,7 +23,7 @@ from scipy import integrate
 from nnpkit.calculators import CommitteeCalculator, NNPCalculator
 from nnpkit.calculators.ase_calculator import FastPathNotice
 from nnpkit.errors import ConfigError, UnknownElementError
-from nnpkit.md import run_batched_md
+from nnpkit.md import run_batched_md, run_md
 from nnpkit.md.batched_neighbors import BatchedNeighborList
 from nnpkit.md.batched_result import replica_seeds
 from nnpkit.md.batched_state import thermal_momenta
@@ -439,3 +439,58 @@ def test_a_restart_continues_the_uninterrupted_run(tmp_path: Path) -> None:
         np.testing.assert_allclose(joined.positions, direct.positions, rtol=0, atol=1e-10)
     frames = read(paths[0], index=":")
     assert [frame.info["time_fs"] for frame in frames] == [0, 5, 10, 12.5, 17.5, 20]
+
+
+def test_an_npt_restart_between_barostat_moves_continues_the_run() -> None:
+    # The barostat moves on the absolute step count (every 5 steps here), so a restart at
+    # step 12 (between two moves) follows the uninterrupted run, cell included, to 1e-10.
+    model, structures = build_small_model(["Cu"]), _coppers()[:2]
+    settings = {"ensemble": "npt", "timestep_fs": 2.0, "friction_per_fs": 0.02,
+                "pressure_GPa": 1.0, "barostat_time_fs": 100.0, "barostat_interval": 5,
+                "seed": 3, "log_interval": 4, "dtype": torch.float64, "progress": False}
+    whole = run_batched_md(model, structures, steps=24, **settings)
+    first = run_batched_md(model, structures, steps=12, **settings)
+    second = run_batched_md(model, first.atoms, steps=12, velocities="keep", start_step=12,
+                            **settings)
+    for joined, direct, start in zip(second.atoms, whole.atoms, structures, strict=True):
+        np.testing.assert_allclose(joined.cell.array, direct.cell.array, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(joined.positions, direct.positions, rtol=0, atol=1e-10)
+        assert abs(direct.get_volume() - start.get_volume()) > 1e-3  # the cells moved
+
+
+@pytest.mark.parametrize(("structure", "ensemble"),
+                         [(ethanol, "nvt"), (copper_cubic, "nve"), (copper_cubic, "npt")])
+def test_a_replica_has_the_log_columns_of_run_md(structure: Callable[[], Atoms],
+                                                 ensemble: str) -> None:
+    # nnpkit md writes either engine's log with MDResult.to_json and plot_md_log, so one
+    # replica of the batched engine must have exactly run_md's columns, [n_log] each
+    model = build_small_model(MOLECULE_ELEMENTS if structure is ethanol else ["Cu"])
+    batched = run_batched_md(model, [structure()], ensemble=ensemble, steps=7, log_interval=5,
+                             progress=False).replica(0)
+    reference = run_md(structure(), NNPCalculator(build_small_model(
+        MOLECULE_ELEMENTS if structure is ethanol else ["Cu"])), 300.0, 7, 0.5,
+        ensemble=ensemble, log_interval=5, progress=False)  # type: ignore[arg-type]
+    assert set(batched.log) == set(reference.log)
+    for name, values in batched.log.items():
+        assert values.shape == reference.log[name].shape == (3,), name
+    np.testing.assert_allclose(batched.log["time_fs"], [0.0, 2.5, 3.5])
+
+
+def test_a_slab_reproduces_ase_velocity_verlet_float64() -> None:
+    # A surface slab (periodic in x and y only), as nnpkit md may be given: the engine's
+    # neighbour lists handle mixed periodicity like the calculator's (1e-8 Å, 60 steps);
+    # a missed periodic image would change the forces by 0.1 eV/Å and more.
+    from ase.build import fcc100
+
+    slab = fcc100("Cu", (2, 2, 3), a=3.61, vacuum=6.0)
+    slab.rattle(0.05, seed=9)
+    assert slab.pbc.tolist() == [True, True, False]
+    model = build_small_model(["Cu"])
+    (atoms,) = _with_momenta([slab], 300.0, seed=4)
+    reference = atoms.copy()
+    reference.calc = NNPCalculator(model, dtype=torch.float64)
+    VelocityVerlet(reference, timestep=1.0 * units.fs).run(60)
+    result = run_batched_md(model, [atoms], ensemble="nve", timestep_fs=1.0, steps=60,
+                            velocities="keep", dtype=torch.float64, progress=False)
+    np.testing.assert_allclose(result.atoms[0].positions, reference.positions, rtol=0, atol=1e-8)
+    assert "volume_A3" not in result.replica(0).log  # as run_md: no volume for a slab

@@ -68,7 +68,7 @@ def _md(args: argparse.Namespace) -> int:
         trajectory=args.out, log_interval=args.log_interval, seed=args.seed,
         max_force_std=args.max_force_std, uncertainty_action=args.uncertainty_action,
         friction_per_fs=args.friction, device=args.device, dtype=args.dtype,
-        restart=args.restart, key=args.key_file)
+        restart=args.restart, key=args.key_file, engine=args.engine)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -179,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_argument("--ensemble", choices=["nve", "nvt", "npt"], default="nvt")
     md.add_argument("--pressure-GPa", dest="pressure_GPa", type=float, default=0.0)
     md.add_argument("--friction", type=float, default=0.01, metavar="PER_FS",
-                    help="NVT Langevin friction, 1/fs (default 0.01)")
+                    help="Langevin friction, 1/fs (NVT; NPT too on the batched engine; "
+                         "default 0.01)")
     md.add_argument("--out", default="md.extxyz",
                     help="trajectory: .extxyz/.xyz (text) or .traj (ASE binary, float64)")
     md.add_argument("--restart", action="store_true",
@@ -198,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "force standard deviation exceeds this, eV/Å")
     md.add_argument("--uncertainty-action", choices=["stop", "flag"], default="stop",
                     help="what --max-force-std does when exceeded (default: stop)")
+    md.add_argument("--engine", choices=["batched", "ase"], default="batched",
+                    help="batched: the torch-native engine (default); ase: ASE's integrators "
+                         "through the calculator (structures with constraints always use it)")
     md.set_defaults(handler=_md)
 
     sample = commands.add_parser("sample", help="sample by MD and label with a reference")

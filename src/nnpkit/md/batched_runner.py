@@ -176,8 +176,9 @@ def run_batched_md(
             supported, True required, False never (see
             :class:`~nnpkit.md.forces.ModelForceField`).
         start_step: the step count the run starts from (a restart: with
-            ``velocities="keep"`` on the last frames, the time axis and the counter noise
-            continue, so the continuation follows the uninterrupted run).
+            ``velocities="keep"`` on the last frames, the time axis, the counter noise
+            and the barostat's schedule continue, so the continuation follows the
+            uninterrupted run).
         append: append to the trajectory files and do not write the starting frames
             again (a restart).
 
@@ -238,8 +239,9 @@ def run_batched_md(
         return any(getattr(w, "needs_stress", False) and step % w.interval == 0
                    for w in watchers) or (step == steps and logger.needs_stress)
 
-    def is_barostat_step(step: int) -> bool:
-        return ensemble == "npt" and step % barostat_interval == 0
+    def is_barostat_step(step: int) -> bool:  # on the absolute step count, so that a
+        # restart moves the cell at the steps of the uninterrupted run
+        return ensemble == "npt" and (int(start_step) + step) % barostat_interval == 0
 
     if ensemble == "npt":  # checks the cells before any force call
         cell_moves = barostat_init(state, timestep_fs, pressure_GPa, source, barostat,
