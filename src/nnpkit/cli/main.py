@@ -252,12 +252,14 @@ def _register_applications(commands: argparse._SubParsersAction) -> None:
     from nnpkit.cli.labeling import register as register_labeling
     from nnpkit.cli.nonadiabatic import register as register_nonadiabatic
     from nnpkit.cli.quantum import register as register_quantum
+    from nnpkit.cli.rates import register as register_rates
 
     register_crystals(commands)
     register_growth(commands)
     register_labeling(commands)
     register_nonadiabatic(commands)
     register_quantum(commands)
+    register_rates(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
