@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from nnpkit.apps.rates.energies import EnergyEntryConfig
+from nnpkit.errors import ConfigError
 from nnpkit.typed_config import StrictConfig
 
 __all__ = [
@@ -107,15 +108,24 @@ class UncertaintyConfig(StrictConfig):
 
     @model_validator(mode="after")
     def _consistent(self) -> UncertaintyConfig:
-        if not self.members and not self.sigma_eV:
-            raise ValueError("uncertainty: give members and/or sigma_eV")
-        if self.sampling == "members" and len(self.members) < 1:
-            raise ValueError("uncertainty.sampling: members needs at least one member")
-        if self.sampling == "normal" and len(self.members) == 1:
-            raise ValueError("uncertainty.members: a covariance needs at least two members")
         if any(not s >= 0 for s in self.sigma_eV.values()):
             raise ValueError("uncertainty.sigma_eV: every sigma must be non-negative")
         return self
+
+    def check_complete(self) -> None:
+        """Refuse an uncertainty block with nothing to sample (called once the members of
+        an energies file have been merged in).
+
+        Raises:
+            ConfigError: no members and no sigma_eV, or too few members for ``sampling``.
+        """
+        if not self.members and not self.sigma_eV:
+            raise ConfigError("uncertainty: give members and/or sigma_eV (or energies from "
+                              "a committee's `nnpkit rates neb` run, which carry members)")
+        if self.sampling == "members" and len(self.members) < 1:
+            raise ConfigError("uncertainty.sampling: members needs at least one member")
+        if self.sampling == "normal" and len(self.members) == 1:
+            raise ConfigError("uncertainty.members: a covariance needs at least two members")
 
 
 class AnalysisConfig(StrictConfig):

@@ -196,8 +196,16 @@ def write_report(report: Mapping, output_dir: str | os.PathLike, *, plots: bool 
 def _energy_entries(typed: TofConfig, base_dir: Path
                     ) -> tuple[dict[str, EnergyEntryConfig], UncertaintyConfig | None, Path]:
     """The energies block, the uncertainty block and the directory gas ``atoms`` files are
-    relative to: inline, or read from the ``energies.yaml`` of ``nnpkit rates neb``."""
+    relative to: inline, or read from the ``energies.yaml`` of ``nnpkit rates neb``.
+
+    With an energies file, its committee members (if any) fill an uncertainty block that
+    gives no members of its own; energies of a single calculator (no members) with no
+    ``sigma_eV`` give the point values, so one kinetics config runs on the committee's and
+    on the reference method's energies alike.
+    """
     if not isinstance(typed.energies, str):
+        if typed.uncertainty is not None:
+            typed.uncertainty.check_complete()
         return typed.energies, typed.uncertainty, base_dir
     path = base_dir / typed.energies
     if not path.is_file():
@@ -208,11 +216,16 @@ def _energy_entries(typed: TofConfig, base_dir: Path
     try:
         entries = {name: EnergyEntryConfig.model_validate(entry)
                    for name, entry in document["energies"].items()}
-        uncertainty = typed.uncertainty
-        if uncertainty is None and document.get("uncertainty"):
-            uncertainty = UncertaintyConfig.model_validate(document["uncertainty"])
+        members = UncertaintyConfig.model_validate(document.get("uncertainty") or {}).members
     except ValidationError as error:
         raise ConfigError(f"{path}: {error}") from error
+    uncertainty = typed.uncertainty
+    if uncertainty is not None and not uncertainty.members:  # the config samples, the file
+        uncertainty = uncertainty.model_copy(update={"members": members})  # has the members
+    if uncertainty is not None and not uncertainty.members and not uncertainty.sigma_eV:
+        uncertainty = None  # energies of one calculator (a reference method): point values
+    if uncertainty is not None:
+        uncertainty.check_complete()
     return entries, uncertainty, path.parent
 
 
