@@ -120,6 +120,17 @@ def test_barriers_and_formation_energies_are_those_computed_directly(
     assert summary["steps"]["hop"]["barrier_forward_eV"] == summary["barrier_forward_eV"]
     assert 0.2 < direct.barrier_forward_eV < 0.7  # EMT's hop barrier on Cu(100): ~0.4 eV
     assert summary["n_imaginary_modes_saddle"] == 1
+    # harmonic TST from the recorded modes: ν = Π ν_IS / Π ν_TS (Hz), ZPE-corrected barrier
+    record = json.loads((output / "steps" / "hop.json").read_text())
+    initial = np.array(record["frequencies_cm1"]["initial"]) * 2.99792458e10  # Hz
+    saddle = np.array([f for f in record["frequencies_cm1"]["saddle"] if f > 0]) * 2.99792458e10
+    step = summary["steps"]["hop"]
+    assert step["vineyard_prefactor_Hz"] == pytest.approx(
+        np.exp(np.log(initial).sum() - np.log(saddle).sum()), rel=1e-9)
+    assert 1e11 < step["vineyard_prefactor_Hz"] < 1e14  # a metal adatom hop: ~1e12–1e13 Hz
+    h_eV_s = 6.62607015e-34 / 1.602176634e-19
+    assert step["zpe_corrected_barrier_forward_eV"] == pytest.approx(
+        direct.barrier_forward_eV + 0.5 * h_eV_s * (saddle.sum() - initial.sum()), abs=1e-6)
     assert summary["steps"]["hop"]["n_imaginary_modes_initial"] == 0
     slab, adatom = relaxed_energy(structures / "slab.extxyz"), \
         relaxed_energy(structures / "initial.extxyz")

@@ -34,7 +34,7 @@ from typing import Any
 from ase.calculators.calculator import Calculator
 from tqdm.auto import tqdm
 
-from nnpkit.apps.rates.energies import EnergyTable
+from nnpkit.apps.rates.energies import CM1_TO_EV, EnergyTable
 from nnpkit.apps.rates.formation import (
     Compositions,
     check_step_balance,
@@ -61,6 +61,7 @@ from nnpkit.apps.rates.network_tables import (
     network_formation_energies,
     tables_from_document,
 )
+from nnpkit.apps.rates.tst import vineyard_prefactor_Hz, zero_point_corrected_barrier_eV
 from nnpkit.data.io import read_structure
 from nnpkit.errors import ConfigError, LabelingError, TransitionStateError
 from nnpkit.file_writes import atomic_write
@@ -133,6 +134,7 @@ class NetworkResult:
                 "n_imaginary_modes_initial": record.n_imaginary_modes_initial,
                 "n_imaginary_modes_final": record.n_imaginary_modes_final,
                 "saddle_ok": record.saddle_ok,
+                **harmonic_tst_summary(record),
                 "member_barriers_forward_eV": pair[0] if pair else None,
                 "member_barriers_reverse_eV": pair[1] if pair else None,
                 "formation_energy_ts_eV": formation.get(step.transition_state),
@@ -155,6 +157,23 @@ class NetworkResult:
                         "n_imaginary_modes_saddle", "converged"):
                 result[key] = only[key]
         return result
+
+
+def harmonic_tst_summary(record: StepRecord) -> dict[str, float | None]:
+    """The step's harmonic TST: ``vineyard_prefactor_Hz`` (Π ν_IS / Π ν_TS over the
+    vibrated atoms) and ``zpe_corrected_barrier_forward_eV``; None unless the saddle has
+    exactly one imaginary mode and the initial state none."""
+    frequencies = record.frequencies_cm1
+    if not (record.converged and record.saddle_ok and record.n_imaginary_modes_initial == 0
+            and "initial" in frequencies and "saddle" in frequencies):
+        return {"vineyard_prefactor_Hz": None, "zpe_corrected_barrier_forward_eV": None}
+    initial = [f * CM1_TO_EV for f in frequencies["initial"] if f > 0]
+    saddle = [f * CM1_TO_EV for f in frequencies["saddle"] if f > 0]
+    if len(initial) != len(saddle) + 1:  # a soft mode below the threshold on one side
+        return {"vineyard_prefactor_Hz": None, "zpe_corrected_barrier_forward_eV": None}
+    return {"vineyard_prefactor_Hz": vineyard_prefactor_Hz(initial, saddle),
+            "zpe_corrected_barrier_forward_eV": zero_point_corrected_barrier_eV(
+                record.barrier_forward_eV, initial, saddle)}
 
 
 def _default_factory(config: NebNetworkConfig) -> CalculatorFactory:
