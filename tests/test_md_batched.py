@@ -26,8 +26,10 @@ from nnpkit.errors import ConfigError, UnknownElementError
 from nnpkit.md import run_batched_md, run_md
 from nnpkit.md.batched_neighbors import BatchedNeighborList
 from nnpkit.md.batched_result import replica_seeds
-from nnpkit.md.batched_state import thermal_momenta
+from nnpkit.md.batched_state import BatchedState, state_from_atoms, thermal_momenta
 from nnpkit.md.bias import DistanceCV, HarmonicBias
+from nnpkit.md.forces import ModelForceField
+from nnpkit.md.integrators import LangevinParameters, langevin_init, langevin_step
 from nnpkit.md.noise import CounterNoise, splitmix64
 from nnpkit.md.observers import ReplicaUncertaintyExceeded
 from nnpkit.models.committee import Committee
@@ -494,3 +496,93 @@ def test_a_slab_reproduces_ase_velocity_verlet_float64() -> None:
                             velocities="keep", dtype=torch.float64, progress=False)
     np.testing.assert_allclose(result.atoms[0].positions, reference.positions, rtol=0, atol=1e-8)
     assert "volume_A3" not in result.replica(0).log  # as run_md: no volume for a slab
+
+
+def _langevin_setup(kelvin: list[float], noise: CounterNoise, dtype: torch.dtype
+                    ) -> tuple[BatchedState, LangevinParameters, ModelForceField]:
+    structures = _with_momenta(_molecules(), 300.0, seed=5)
+    state = state_from_atoms(structures, dtype=dtype)
+    force_field = ModelForceField(build_small_model(MOLECULE_ELEMENTS), state)
+    parameters = langevin_init(state, force_field, 0.5, kelvin, [0.01, 0.05, 0.2], noise)
+    return state, parameters, force_field
+
+
+def test_langevin_coefficients_are_kept_and_follow_changes() -> None:
+    # decay c = exp(-γ dt) and spread sqrt((1 - c²) m kB T) per atom, computed once and
+    # recomputed after an in-place temperature swap (replica exchange), a new friction
+    # tensor, a new time step or a write through a numpy view; checked against the
+    # formula (1e-14 relative).
+    state, parameters, _ = _langevin_setup([100.0, 200.0, 400.0], CounterNoise([1, 2, 3]),
+                                           torch.float64)
+    masses, batch = state.masses.numpy(), state.batch.numpy()
+
+    def check(kelvin: list[float], friction_per_fs: list[float], timestep_fs: float) -> None:
+        inverse_mass, decay, spread = parameters.coefficients(state)
+        c = np.exp(-np.asarray(friction_per_fs)[batch] * timestep_fs)
+        np.testing.assert_allclose(decay.numpy()[:, 0], c, rtol=1e-14, atol=0)
+        np.testing.assert_allclose(
+            spread.numpy()[:, 0], np.sqrt((1 - c**2) * masses * units.kB
+                                          * np.asarray(kelvin)[batch]), rtol=1e-14, atol=0)
+        np.testing.assert_allclose(inverse_mass.numpy()[:, 0], 1 / masses, rtol=1e-15)
+
+    check([100.0, 200.0, 400.0], [0.01, 0.05, 0.2], 0.5)
+    first = parameters.coefficients(state)
+    assert all(a is b for a, b in zip(first, parameters.coefficients(state), strict=True))
+    parameters.temperature_K[[0, 2]] = parameters.temperature_K[[2, 0]]  # a swap in place
+    check([400.0, 200.0, 100.0], [0.01, 0.05, 0.2], 0.5)
+    parameters.friction_per_fs = torch.tensor([0.1, 0.1, 0.1], dtype=torch.float64)
+    check([400.0, 200.0, 100.0], [0.1, 0.1, 0.1], 0.5)
+    parameters.timestep = 2.0 * units.fs
+    check([400.0, 200.0, 100.0], [0.1, 0.1, 0.1], 2.0)
+    parameters.temperature_K.numpy()[1] = 250.0  # a write torch's version counter misses
+    check([400.0, 250.0, 100.0], [0.1, 0.1, 0.1], 2.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_langevin_with_compiled_noise_equals_torch_noise_bit_for_bit(
+        dtype: torch.dtype) -> None:
+    # 30 BAOAB steps of three molecules with the numba counter noise and with the torch
+    # reference: the same bits (the kernel's only job is speed).
+    runs = []
+    for compiled in (True, False):
+        state, parameters, force_field = _langevin_setup(
+            [100.0, 300.0, 900.0], CounterNoise([4, 5, 6], compiled=compiled), dtype)
+        for _ in range(30):
+            langevin_step(state, parameters, force_field)
+        runs.append(state)
+    assert torch.equal(runs[0].positions, runs[1].positions)
+    assert torch.equal(runs[0].momenta, runs[1].momenta)
+    assert not torch.equal(runs[0].positions, state_from_atoms(_molecules(), dtype).positions)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_neighbor_kernel_keeps_the_pairs_of_the_torch_distance_check(
+        dtype: torch.dtype) -> None:
+    # Dimers straddling the 4.9 Å cutoff by a few units in the last place of the engine's
+    # precision, plus periodic copper: the CPU kernel keeps exactly the pairs that the
+    # torch expression ((r_j - r_i) + offset)² < cutoff² keeps in that precision, and
+    # update_arrays gives the same pairs as update, with offsets = shifts @ cell.
+    eps = float(torch.finfo(dtype).eps)
+    dimers = [Atoms("H2", positions=[[0, 0, 0], [4.9 * (1 + k * eps), 0, 0]])
+              for k in range(-3, 4)]
+    structures = dimers + _coppers()
+    sizes = torch.tensor([len(a) for a in structures])
+    batch = torch.repeat_interleave(torch.arange(len(structures)), sizes)
+    positions = torch.tensor(np.concatenate([a.positions for a in structures]), dtype=dtype)
+    cell = torch.tensor(np.stack([a.cell.array for a in structures]), dtype=dtype)
+    pbc = torch.tensor(np.stack([a.pbc for a in structures]))
+    neighbors = BatchedNeighborList(4.9, skin=0.5)
+    edges, shifts = neighbors.update(positions, cell, pbc, batch, sizes)
+    stored = neighbors._edges
+    vectors = (positions[stored[1]] - positions[stored[0]]
+               + torch.einsum("ek,ekl->el", neighbors._shifts, cell[batch[stored[0]]]))
+    expected = stored[:, (vectors * vectors).sum(dim=1) < 4.9**2]
+    assert torch.equal(edges, expected)
+    kept_dimers = [k for k in range(-3, 4) if bool((edges[0] == 2 * (k + 3)).any())]
+    assert kept_dimers == [-3, -2, -1]  # 4.9 Å itself is out
+    centre, neighbour, offsets = neighbors.update_arrays(positions, cell, pbc, batch, sizes)
+    np.testing.assert_array_equal(np.stack([centre, neighbour]), edges.numpy())
+    assert offsets.dtype == np.float64
+    np.testing.assert_array_equal(offsets, neighbors.offsets.double().numpy())
+    np.testing.assert_allclose(offsets, torch.einsum(
+        "ek,ekl->el", shifts.double(), cell.double()[batch[edges[0]]]).numpy(), atol=1e-5)

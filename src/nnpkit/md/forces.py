@@ -21,7 +21,7 @@ from nnpkit.data.graph import AtomicGraph
 from nnpkit.derivatives import compute_properties
 from nnpkit.errors import ConfigError, UnknownElementError
 from nnpkit.md.batched_neighbors import BatchedNeighborList
-from nnpkit.md.batched_state import BatchedState, segment_sum
+from nnpkit.md.batched_state import BatchedState
 from nnpkit.models.bpnn_fast import choose_fast_path
 from nnpkit.models.committee import Committee
 from nnpkit.models.potential import Potential
@@ -73,6 +73,8 @@ class ModelForceField:
         self.model = _frozen_copy(model, device, dtype)
         self.fast_path = choose_fast_path(self.model, device, fast_path, "batched MD")
         self._numbers = state.numbers.cpu().numpy()  # [N]
+        self._batch = state.batch.cpu().numpy()  # [N]
+        self._unit_cell = np.eye(3)  # the pairs carry their Cartesian offsets
         species = self.model.species_of_number[state.numbers]  # [N]
         unknown_atoms = species < 0
         if bool(unknown_atoms.any()):
@@ -113,18 +115,24 @@ class ModelForceField:
             state.stress_step = state.step
 
     def _compiled(self, state: BatchedState) -> None:
-        """Energy and forces of the whole batch from one compiled-path call (float64)."""
+        """Energy and forces of the whole batch from one compiled-path call (float64).
+
+        No torch operation on the way: the pairs come from the neighbour list's CPU
+        kernel, the positions are the state's memory (a float64 copy in float32), and the
+        per-replica energies are a sequential sum in the order of ``segment_sum``.
+        """
         assert self.fast_path is not None
-        edge_index, _ = self.neighbors.update(state.positions, state.cell, state.pbc,
-                                              state.batch, state.n_atoms)
-        centre, neighbour = edge_index.cpu().numpy()
-        output = self.fast_path.evaluate(
-            self._numbers, state.positions.detach().cpu().double().numpy(), np.eye(3),
-            centre, neighbour, self.neighbors.offsets.cpu().double().numpy())
-        device, dtype = state.positions.device, state.positions.dtype
-        energies = torch.as_tensor(output["energies"], dtype=torch.float64, device=device)
-        state.energy = segment_sum(energies, state.batch, state.n_replicas)  # [B]
-        state.forces = torch.as_tensor(output["forces"], dtype=dtype, device=device)
+        centre, neighbour, offsets = self.neighbors.update_arrays(
+            state.positions, state.cell, state.pbc, state.batch, state.n_atoms)
+        positions = state.positions.detach().numpy().astype(np.float64, copy=False)
+        output = self.fast_path.evaluate(self._numbers, positions, self._unit_cell, centre,
+                                         neighbour, offsets)
+        # bincount adds the atoms' energies in atom order, as index_add_ does
+        state.energy = torch.from_numpy(np.bincount(self._batch, output["energies"],
+                                                    minlength=state.n_replicas))  # [B]
+        forces = torch.from_numpy(output["forces"])  # [N, 3], float64
+        state.forces = forces if forces.dtype == state.positions.dtype else forces.to(
+            state.positions.dtype)
 
     def max_force_std(self, state: BatchedState) -> torch.Tensor:
         """Committee spread per replica [B], eV/Å (one evaluation per member).

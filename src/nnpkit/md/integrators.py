@@ -18,7 +18,7 @@ References: velocity Verlet as ASE's ``VelocityVerlet`` (Swope et al., J. Chem. 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
@@ -65,12 +65,47 @@ class VerletParameters:
 @dataclass
 class LangevinParameters:
     """Langevin BAOAB: time step (ASE time), target temperature [B] (K), friction [B]
-    (1/fs). Change ``temperature_K`` in place (a replica-exchange swap) between steps."""
+    (1/fs). Change ``temperature_K`` in place (a replica-exchange swap) or assign new
+    tensors between steps: the per-atom coefficients (:meth:`coefficients`) follow."""
 
     timestep: float
     temperature_K: torch.Tensor
     friction_per_fs: torch.Tensor
     noise: NoiseSource
+    # (key, the values it was computed from, (1/m, c, spread)); see coefficients()
+    _cached: tuple[tuple, tuple[torch.Tensor, ...],
+                   tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = field(
+        default=None, init=False, repr=False, compare=False)
+
+    def coefficients(self, state: BatchedState
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(1/m, c, sqrt((1 - c²) m kT))`` per atom, each [N, 1] in the state's dtype,
+        with ``c = exp(-γ dt)``; amu⁻¹, 1, amu·Å/t_ASE.
+
+        Computed when first asked and again only after the time step, the temperature or
+        the friction changed (their values are compared: two small comparisons a step),
+        or the masses or the batch layout did (another tensor, or an in-place torch
+        operation on it), so a step does no arithmetic for them.
+        """
+        layout = (state.masses, state.batch)
+        key = (self.timestep, state.positions.dtype, *(id(t) for t in layout),
+               *(t._version for t in layout))
+        cached = self._cached
+        if (cached is not None and cached[0] == key
+                and torch.equal(cached[1][0], self.temperature_K)
+                and torch.equal(cached[1][1], self.friction_per_fs)):
+            return cached[2]
+        dtype = state.positions.dtype
+        inverse_mass = (1.0 / state.masses)[:, None]  # [N, 1]
+        gamma = (self.friction_per_fs / units.fs)[state.batch]  # [N], 1/t_ASE
+        decay = torch.exp(-gamma * self.timestep)  # [N]
+        kT = (units.kB * self.temperature_K)[state.batch]  # [N], eV
+        spread = torch.sqrt((1.0 - decay * decay) * kT * state.masses.double())  # [N]
+        values = (inverse_mass, decay.to(dtype)[:, None], spread.to(dtype)[:, None])
+        # the layout tensors are held so that their ids stay theirs
+        self._cached = (key, (self.temperature_K.clone(), self.friction_per_fs.clone(),
+                              *layout), values)
+        return values
 
 
 def _check_timestep(timestep_fs: float) -> float:
@@ -137,16 +172,11 @@ def langevin_step(state: BatchedState, parameters: LangevinParameters,
     [N, 3] of step ``t`` is ``parameters.noise.atoms(t, STREAM_LANGEVIN)``.
     """
     dt = parameters.timestep
-    dtype = state.positions.dtype
-    inverse_mass = (1.0 / state.masses)[:, None]  # [N, 1]
-    gamma = (parameters.friction_per_fs / units.fs)[state.batch]  # [N], 1/t_ASE
-    decay = torch.exp(-gamma * dt)  # [N]
-    kT = (units.kB * parameters.temperature_K)[state.batch]  # [N], eV
-    spread = torch.sqrt((1.0 - decay * decay) * kT * state.masses.double())  # [N]
+    inverse_mass, decay, spread = parameters.coefficients(state)  # [N, 1] each
     state.momenta.add_(state.forces, alpha=0.5 * dt)
     state.positions.add_(0.5 * dt * state.momenta * inverse_mass)
-    xi = parameters.noise.atoms(state.step, STREAM_LANGEVIN, dtype)  # [N, 3]
-    state.momenta.mul_(decay.to(dtype)[:, None]).add_(spread.to(dtype)[:, None] * xi)
+    xi = parameters.noise.atoms(state.step, STREAM_LANGEVIN, state.positions.dtype)  # [N, 3]
+    state.momenta.mul_(decay).add_(spread * xi)
     state.positions.add_(0.5 * dt * state.momenta * inverse_mass)
     state.step += 1
     force_field(state, need_stress)

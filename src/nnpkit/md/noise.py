@@ -4,10 +4,14 @@
 ``t`` a pure function of ``(seed_b, t, stream, i)``: outputs of SplitMix64 (Steele, Lea &
 Flood, OOPSLA 2014; Java's ``SplittableRandom``) indexed by those counters, and the
 Box–Muller transform. So a replica follows the same trajectory alone or in any batch,
-and a run can be restarted from its step count; it costs about 25 element-wise tensor
-operations per step, with no loop over replicas or atoms.
+and a run can be restarted from its step count. On the CPU the integer part (hashing,
+the two uniforms) is one numba kernel (:func:`counter_uniforms`) and the transform is four
+torch operations; elsewhere, and as the reference, all of it is element-wise torch
+operations (:func:`splitmix64` on int64). Both give the same bits: the uniforms are exact
+in either, and the transform is the same torch calls (torch's ``log``, ``sqrt`` and ``cos``
+are not libm's, so the transform stays in torch).
 :class:`GeneratorNoise` draws everything from one seeded :class:`torch.Generator` (one
-``randn`` call per step): cheapest, but a replica's noise then depends on the batch.
+``randn`` call per step): a replica's noise then depends on the batch.
 
 Streams keep the uses apart: :data:`STREAM_LANGEVIN` for the atoms' Ornstein–Uhlenbeck
 step, :data:`STREAM_BAROSTAT` for the cell.
@@ -18,10 +22,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
+from numba import njit
 
 __all__ = ["CounterNoise", "GeneratorNoise", "NoiseSource", "STREAM_LANGEVIN",
-           "STREAM_BAROSTAT", "splitmix64"]
+           "STREAM_BAROSTAT", "splitmix64", "counter_uniforms"]
 
 STREAM_LANGEVIN = 1
 STREAM_BAROSTAT = 2
@@ -32,6 +38,13 @@ _GOLDEN = -7046029254386353131  # 0x9E3779B97F4A7C15
 _MIX1 = -4658895280553007687  # 0xBF58476D1CE4E5B9
 _MIX2 = -7723592293110705685  # 0x94D049BB133111EB
 _MASK = {k: (1 << (64 - k)) - 1 for k in (27, 30, 31, 32)}
+# the same constants as uint64 for the numba kernel
+_GOLDEN_U64 = np.uint64(0x9E3779B97F4A7C15)
+_MIX1_U64 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2_U64 = np.uint64(0x94D049BB133111EB)
+_LOW32_U64 = np.uint64(0xFFFFFFFF)
+_TWO_PI = 2.0 * math.pi
+_TWO_TO_MINUS_32 = 2.0**-32
 
 
 def _shift_right(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -45,6 +58,42 @@ def splitmix64(x: torch.Tensor) -> torch.Tensor:
     z = (z ^ _shift_right(z, 30)) * _MIX1
     z = (z ^ _shift_right(z, 27)) * _MIX2
     return z ^ _shift_right(z, 31)
+
+
+@njit(cache=True, inline="always")
+def _splitmix64_u64(x):  # noqa: ANN001, ANN202
+    """:func:`splitmix64` of one uint64 (numba; uint64 arithmetic wraps)."""
+    z = x + _GOLDEN_U64
+    z = (z ^ (z >> np.uint64(30))) * _MIX1_U64
+    z = (z ^ (z >> np.uint64(27))) * _MIX2_U64
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True)
+def counter_uniforms(seed_keys, step_offset, key_index, offsets, upper,
+                     angle):  # noqa: ANN001, ANN201
+    """The two Box–Muller inputs of every counter, written into ``upper`` and ``angle``.
+
+    Args:
+        seed_keys: replica seeds [B], uint64.
+        step_offset: ``(4 t + stream) · golden`` mod 2^64, uint64.
+        key_index: the replica of each output [M], int64.
+        offsets: ``counter · golden`` mod 2^64 of each output [M], uint64.
+        upper: out [M], float64: ``(hi32 + 0.5) 2^-32`` in (0, 1).
+        angle: out [M], float64: ``2π · lo32 2^-32`` in [0, 2π).
+    """
+    keys = np.empty(seed_keys.shape[0], dtype=np.uint64)
+    for b in range(seed_keys.shape[0]):
+        keys[b] = _splitmix64_u64(seed_keys[b] + step_offset)
+    for m in range(key_index.shape[0]):
+        hashed = _splitmix64_u64(keys[key_index[m]] + offsets[m])
+        upper[m] = (np.float64(hashed >> np.uint64(32)) + 0.5) * _TWO_TO_MINUS_32
+        angle[m] = _TWO_PI * (np.float64(hashed & _LOW32_U64) * _TWO_TO_MINUS_32)
+
+
+def _box_muller(upper: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """``sqrt(-2 log u) cos(angle)`` [M], float64 (torch's functions in both paths)."""
+    return torch.log(upper).mul_(-2.0).sqrt_().mul_(torch.cos(angle))
 
 
 class NoiseSource:
@@ -79,10 +128,17 @@ class CounterNoise(NoiseSource):
     Args:
         seeds: one integer seed per replica [B].
         device: where the noise is made.
+        compiled: make the uniforms with the numba kernel (:func:`counter_uniforms`);
+            None: on the CPU. False: element-wise torch (the reference; any device). The
+            two give identical numbers.
     """
 
-    def __init__(self, seeds: Sequence[int], device: str | torch.device = "cpu") -> None:
+    def __init__(self, seeds: Sequence[int], device: str | torch.device = "cpu",
+                 compiled: bool | None = None) -> None:
         self.device = torch.device(device)
+        if compiled and self.device.type != "cpu":
+            raise ValueError(f"the compiled counter noise runs on the CPU, not {self.device}")
+        self.compiled = self.device.type == "cpu" if compiled is None else bool(compiled)
         self.seed_keys = torch.tensor([_wrap(int(s)) for s in seeds], dtype=torch.long,
                                       device=self.device)  # [B]
         self._replica3: torch.Tensor | None = None
@@ -102,22 +158,41 @@ class CounterNoise(NoiseSource):
     def _normal(keys: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         """Box–Muller on the two 32-bit halves of one SplitMix64 output: [M] float64."""
         hashed = splitmix64(keys + offsets)
-        upper = (_shift_right(hashed, 32).double() + 0.5) * 2.0**-32  # (0, 1)
-        lower = (hashed & 0xFFFFFFFF).double() * 2.0**-32  # [0, 1)
-        return torch.sqrt(-2.0 * torch.log(upper)) * torch.cos((2.0 * math.pi) * lower)
+        upper = (_shift_right(hashed, 32).double() + 0.5) * _TWO_TO_MINUS_32  # (0, 1)
+        lower = (hashed & 0xFFFFFFFF).double() * _TWO_TO_MINUS_32  # [0, 1)
+        return _box_muller(upper, _TWO_PI * lower)
 
     def _step_keys(self, step: int, stream: int) -> torch.Tensor:
         """Per-replica keys for this step and stream [B]."""
         return splitmix64(self.seed_keys + _wrap((4 * int(step) + int(stream)) * _GOLDEN))
 
+    def _compiled_normal(self, step: int, stream: int, key_index: torch.Tensor,
+                         offsets: torch.Tensor) -> torch.Tensor:
+        """:meth:`_normal` of the step keys gathered by ``key_index`` [M], via the kernel."""
+        size = key_index.shape[0]
+        upper, angle = np.empty(size), np.empty(size)
+        step_offset = np.uint64(((4 * int(step) + int(stream)) * _GOLDEN) % 2**64)
+        counter_uniforms(self.seed_keys.numpy().view(np.uint64), step_offset,
+                         key_index.numpy(), offsets.numpy().view(np.uint64), upper, angle)
+        return _box_muller(torch.from_numpy(upper), torch.from_numpy(angle))
+
     def atoms(self, step: int, stream: int, dtype: torch.dtype) -> torch.Tensor:
         assert self._replica3 is not None and self._counters3 is not None, "call bind() first"
-        keys = self._step_keys(step, stream)[self._replica3]  # [3N]
-        return self._normal(keys, self._counters3).reshape(-1, 3).to(dtype)
+        if self.compiled:
+            values = self._compiled_normal(step, stream, self._replica3, self._counters3)
+        else:
+            keys = self._step_keys(step, stream)[self._replica3]  # [3N]
+            values = self._normal(keys, self._counters3)
+        return values.view(-1, 3).to(dtype)
 
     def replicas(self, step: int, stream: int, width: int, dtype: torch.dtype) -> torch.Tensor:
-        keys = self._step_keys(step, stream)  # [B]
+        n_replicas = self.seed_keys.shape[0]
         offsets = torch.arange(width, device=self.device) * _GOLDEN  # [k]
+        if self.compiled:
+            key_index = torch.arange(n_replicas).repeat_interleave(width)  # [B k]
+            values = self._compiled_normal(step, stream, key_index, offsets.repeat(n_replicas))
+            return values.view(n_replicas, width).to(dtype)
+        keys = self._step_keys(step, stream)  # [B]
         return self._normal(keys[:, None], offsets[None, :]).to(dtype)  # [B, k]
 
 
