@@ -253,6 +253,7 @@ def _register_applications(commands: argparse._SubParsersAction) -> None:
     from nnpkit.cli.nonadiabatic import register as register_nonadiabatic
     from nnpkit.cli.quantum import register as register_quantum
     from nnpkit.cli.rates import register as register_rates
+    from nnpkit.cli.solvation import register as register_solvation
 
     register_crystals(commands)
     register_growth(commands)
@@ -260,6 +261,7 @@ def _register_applications(commands: argparse._SubParsersAction) -> None:
     register_nonadiabatic(commands)
     register_quantum(commands)
     register_rates(commands)
+    register_solvation(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
