@@ -26,8 +26,14 @@ from ase import Atoms, units
 from nnpkit.data.graph import AtomicGraph
 from nnpkit.models.potential import Potential
 
-__all__ = ["DoubleWell", "XCoordinate", "well_energy", "bin_free_energy", "particles",
+__all__ = ["TEMPERATURE_K", "KT_eV", "BARRIER_eV", "DoubleWell", "XCoordinate", "well_energy",
+           "bin_free_energy", "particles",
            "tiny_ion_water_models"]
+
+#: The double-well tests' temperature (K), kT (eV) and barrier height (4.5 kT).
+TEMPERATURE_K = 300.0
+KT_eV = units.kB * TEMPERATURE_K
+BARRIER_eV = 4.5 * KT_eV
 
 
 class DoubleWell(Potential):

@@ -3,13 +3,19 @@ converges to −(γ − 1)/γ F; a killed run resumes (hills cut back to the che
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from ase import units
-from double_well import DoubleWell, XCoordinate, particles, well_energy
+from double_well import (
+    TEMPERATURE_K,
+    BARRIER_eV,
+    DoubleWell,
+    KT_eV,
+    XCoordinate,
+    particles,
+    well_energy,
+)
 
 from nnpkit.apps.solvation.metad import (
     HILLS_NAME,
@@ -20,14 +26,7 @@ from nnpkit.apps.solvation.metad import (
 )
 from nnpkit.md.batched_state import BatchedState
 
-TEMPERATURE_K = 300.0
-KT_eV = units.kB * TEMPERATURE_K
-BARRIER_eV = 4.5 * KT_eV
-
-
-@pytest.fixture(autouse=True)
-def _no_fast_path_notice() -> None:
-    warnings.filterwarnings("ignore", message=".*no compiled path")
+pytestmark = pytest.mark.filterwarnings("ignore:.*no compiled path")
 
 
 def _walkers(n_walkers: int) -> list:

@@ -3,14 +3,15 @@ a killed run resumes to the uninterrupted one; bad settings are refused by name.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from ase import units
 from double_well import (
+    TEMPERATURE_K,
+    BARRIER_eV,
     DoubleWell,
+    KT_eV,
     XCoordinate,
     bin_free_energy,
     particles,
@@ -22,14 +23,7 @@ from nnpkit.apps.solvation.umbrella import CHECKPOINT_NAME, run_umbrella
 from nnpkit.errors import ConfigError
 from nnpkit.md.batched_state import BatchedState
 
-TEMPERATURE_K = 300.0
-KT_eV = units.kB * TEMPERATURE_K
-BARRIER_eV = 4.5 * KT_eV
-
-
-@pytest.fixture(autouse=True)
-def _no_fast_path_notice() -> None:
-    warnings.filterwarnings("ignore", message=".*no compiled path")
+pytestmark = pytest.mark.filterwarnings("ignore:.*no compiled path")
 
 
 def _windows(n_windows: int) -> tuple[np.ndarray, list]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from nnpkit.cli.config_command import add_config_arguments
+
 __all__ = ["register"]
 
 
@@ -41,8 +43,4 @@ def register(commands: argparse._SubParsersAction) -> None:
     barriers = growth_commands.add_parser(
         "barriers", help="NEB barrier catalogue + barrier network (BarrierConfig)")
     for parser, handler in ((run, _run), (barriers, _barriers)):
-        parser.add_argument("config", help="YAML config")
-        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                            help="override a config value, e.g. lattice_size=64")
-        parser.add_argument("--json", action="store_true", help="print one JSON line")
-        parser.set_defaults(handler=handler)
+        add_config_arguments(parser, handler, "lattice_size=64", json_help="print one JSON line")

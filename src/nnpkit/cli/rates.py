@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from nnpkit.cli.config_command import add_config_arguments
+
 __all__ = ["register"]
 
 
@@ -40,8 +42,4 @@ def register(commands: argparse._SubParsersAction) -> None:
     tof.add_argument("--out", default=None,
                      help="output directory (default: the config's output)")
     for parser, handler in ((neb, _neb), (tof, _tof)):
-        parser.add_argument("config", help="YAML config")
-        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                            help="override a config value, e.g. calculator=emt")
-        parser.add_argument("--json", action="store_true", help="print one JSON object")
-        parser.set_defaults(handler=handler)
+        add_config_arguments(parser, handler, "calculator=emt")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from nnpkit.cli.config_command import add_config_arguments
+
 __all__ = ["register"]
 
 
@@ -38,8 +40,4 @@ def register(commands: argparse._SubParsersAction) -> None:
     metad = solvation_commands.add_parser(
         "metad", help="well-tempered metadynamics with walkers in one batch (MetadConfig)")
     for parser, handler in ((umbrella, _umbrella), (metad, _metad)):
-        parser.add_argument("config", help="YAML config")
-        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                            help="override a config value, e.g. steps=2000")
-        parser.add_argument("--json", action="store_true", help="print one JSON object")
-        parser.set_defaults(handler=handler)
+        add_config_arguments(parser, handler, "steps=2000")
