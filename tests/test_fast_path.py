@@ -147,3 +147,39 @@ def test_check_state_matches_ase(make_model: Callable) -> None:
         changed = base.copy()
         edit(changed)
         assert calculator.check_state(changed) == compare_atoms(base, changed) == [name], name
+
+
+def test_evaluate_sorts_shuffled_pairs_and_keeps_element_tables_per_structure() -> None:
+    # evaluate() skips its sort where the pairs come sorted by centre (every neighbour
+    # list of nnpkit) and keeps per-element tables while the atoms stay the same. Sorted
+    # pairs through an evaluator that saw another structure before must give exactly the
+    # bits of a fresh evaluator; shuffled pairs are sorted by centre (the order within a
+    # centre then differs, so they agree to round-off: 1e-12 of the largest value).
+    from nnpkit.models.bpnn_fast import FastBehlerParrinello
+    from nnpkit.neighbors import neighbor_list
+
+    rng = np.random.default_rng(11)
+    cases = [(ethanol(), ["H", "C", "O"]), (molecule("CH3OH"), ["H", "C", "O"]),
+             (copper_cubic().repeat(2), ["Cu"])]
+    shared: dict[str, FastBehlerParrinello] = {}
+    for atoms, elements in cases:
+        model = build_small_model(elements).double()
+        evaluator = shared.setdefault("".join(elements), FastBehlerParrinello(model))
+        i, j, shifts = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc,
+                                     model.cutoff)
+        assert np.all(np.diff(i) >= 0)  # the lists come sorted by centre
+        args = (atoms.numbers, atoms.positions, atoms.cell.array)
+        periodic = bool(atoms.pbc.all())
+        names = ("energies", "forces", "stress") if periodic else ("energies", "forces")
+        reference = FastBehlerParrinello(model).evaluate(*args, i, j, shifts, stress=periodic)
+        again = evaluator.evaluate(*args, i, j, shifts, stress=periodic)
+        assert again["energy"] == reference["energy"]
+        for name in names:  # bit for bit
+            np.testing.assert_array_equal(again[name], reference[name], err_msg=name)
+        order = rng.permutation(len(i))
+        shuffled = evaluator.evaluate(*args, i[order], j[order], shifts[order],
+                                      stress=periodic)
+        assert shuffled["energy"] == pytest.approx(reference["energy"], rel=1e-12)
+        for name in names:
+            np.testing.assert_allclose(shuffled[name], reference[name], rtol=0,
+                                       atol=1e-12 * np.abs(reference[name]).max())

@@ -586,3 +586,162 @@ def test_neighbor_kernel_keeps_the_pairs_of_the_torch_distance_check(
     np.testing.assert_array_equal(offsets, neighbors.offsets.double().numpy())
     np.testing.assert_allclose(offsets, torch.einsum(
         "ek,ekl->el", shifts.double(), cell.double()[batch[edges[0]]]).numpy(), atol=1e-5)
+
+
+def _observed_state(structures: Sequence[Atoms], seed: int) -> BatchedState:
+    """A float64 state of ``structures`` with random momenta, forces, energies and a bias
+    energy that is zero for the first replica (so its frames carry no bias key)."""
+    state = state_from_atoms(structures, dtype=torch.float64)
+    rng = np.random.default_rng(seed)
+    state.momenta = torch.tensor(rng.normal(size=state.positions.shape))
+    state.forces = torch.tensor(rng.normal(size=state.positions.shape))
+    state.energy = torch.tensor(rng.normal(size=len(structures)))
+    state.bias_energy = torch.tensor([0.0] + [0.25] * (len(structures) - 1))
+    state.step = 7
+    return state
+
+
+def _frames_as_before(state: BatchedState, templates: Sequence[Atoms],
+                      timestep_fs: float) -> list[Atoms]:
+    """The frames the writer wrote before it formatted extxyz itself: state_to_atoms
+    copies with a SinglePointCalculator, info["time_fs"] and a non-zero bias energy."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from nnpkit.md.batched_state import state_to_atoms
+
+    frames = state_to_atoms(state, templates)
+    bounds = np.concatenate([[0], np.cumsum(state.n_atoms.numpy())])
+    for b, frame in enumerate(frames):
+        frame.calc = SinglePointCalculator(
+            frame, energy=float(state.energy[b]),
+            forces=state.forces.numpy()[bounds[b]:bounds[b + 1]])
+        frame.info["time_fs"] = state.step * timestep_fs
+        if float(state.bias_energy[b]) != 0.0:
+            frame.info["bias_energy_eV"] = float(state.bias_energy[b])
+    return frames
+
+
+def test_trajectory_writer_writes_the_bytes_of_ase_io_write(tmp_path: Path) -> None:
+    # The writer formats extxyz frames itself; each file must hold exactly the bytes that
+    # ase.io.write gives for the frames the writer used to build (info and tags of the
+    # template kept, Lattice for cells, the bias energy where non-zero, NPT cell moves),
+    # and the .traj files the same values. The last template (an "energy" key in its
+    # info, which ASE refuses) goes through ASE's writer and must fail as ASE does.
+    from ase.io import write
+
+    from nnpkit.md.observers import TrajectoryWriter
+
+    labelled = ethanol()
+    labelled.info.update(label="start", charge=0)
+    labelled.set_tags(np.arange(len(labelled)))
+    templates = [labelled, _coppers()[0], molecule("H2O"), _coppers()[2]]
+    state = _observed_state(templates, seed=3)
+    paths = [tmp_path / f"r{b}.extxyz" for b in range(len(templates))]
+    traj_paths = [tmp_path / f"r{b}.traj" for b in range(len(templates))]
+    writers = [TrajectoryWriter(paths, templates, 1, 0.5),
+               TrajectoryWriter(traj_paths, templates, 1, 0.5)]
+    expected = [tmp_path / f"expected{b}.extxyz" for b in range(len(templates))]
+    frames_written: list[list[Atoms]] = [[] for _ in templates]
+    for move in range(3):
+        state.cell = state.cell * (1.0 + 0.01 * move)  # an NPT-like cell change
+        state.step += 5
+        for writer in writers:
+            writer(state)
+        for b, frame in enumerate(_frames_as_before(state, templates, 0.5)):
+            write(expected[b], frame, format="extxyz", append=move > 0)
+            frames_written[b].append(frame)
+    for writer in writers:
+        writer.close()
+    for b in range(len(templates)):
+        assert paths[b].read_bytes() == expected[b].read_bytes(), f"replica {b}"
+        for frame, reference in zip(read(traj_paths[b], index=":"), frames_written[b],
+                                    strict=True):
+            np.testing.assert_array_equal(frame.positions, reference.positions)
+            np.testing.assert_array_equal(frame.get_momenta(), reference.get_momenta())
+            np.testing.assert_array_equal(frame.cell.array, reference.cell.array)
+            np.testing.assert_array_equal(frame.get_forces(), reference.get_forces())
+            assert frame.get_potential_energy() == reference.get_potential_energy()
+            assert frame.info == reference.info
+    assert b"bias_energy_eV" not in paths[0].read_bytes()  # zero bias: no key
+    assert b"Lattice=" in paths[1].read_bytes() and b"tags:I:1" in paths[0].read_bytes()
+    odd = ethanol()
+    odd.info["energy"] = 1.0
+    odd_writer = TrajectoryWriter([tmp_path / "odd.extxyz"], [odd], 1, 0.5)
+    with pytest.raises(KeyError, match="already exists"):  # as ase.io.write refuses it
+        odd_writer(_observed_state([odd], seed=4))
+    odd_writer.close()
+
+
+def test_energy_logger_rows_equal_the_state_functions_bit_for_bit() -> None:
+    # The logger computes the kinetic energy once, keeps the volume while the cell stays
+    # and copies all columns at once: each value must still equal the state functions'.
+    from nnpkit.md.batched_state import kinetic_energy, pressure_tensor, temperature, volume
+    from nnpkit.md.observers import EnergyLogger
+    from nnpkit.units import EV_PER_A3_TO_GPA
+
+    state = _observed_state([*_coppers(), ethanol()], seed=5)
+    state.stress = torch.tensor(np.random.default_rng(6).normal(size=(4, 3, 3)))
+    logger = EnergyLogger(1, 0.5, pressure=True, bias=True)
+    expected: dict[str, list[np.ndarray]] = {name: [] for name in logger.columns
+                                             if name != "time_fs"}
+    for move in range(3):
+        if move == 2:
+            state.cell = state.cell * 1.02  # the volume must follow the cell
+        logger(state)
+        kinetic = kinetic_energy(state)
+        pressure = torch.diagonal(pressure_tensor(state), dim1=1, dim2=2).mean(dim=1)
+        for name, value in [("potential_energy_eV", state.energy),
+                            ("kinetic_energy_eV", kinetic),
+                            ("total_energy_eV", state.energy + kinetic),
+                            ("temperature_K", temperature(state)), ("volume_A3", volume(state)),
+                            ("pressure_GPa", pressure * EV_PER_A3_TO_GPA),
+                            ("bias_energy_eV", state.bias_energy)]:
+            expected[name].append(value.numpy())
+    arrays = logger.arrays()
+    for name, values in expected.items():
+        np.testing.assert_array_equal(arrays[name], np.array(values), err_msg=name)
+    assert np.isnan(arrays["volume_A3"][:, 3]).all()  # the molecule has no volume
+    np.testing.assert_allclose(arrays["volume_A3"][2, :3], 1.02**3 * arrays["volume_A3"][0, :3],
+                               rtol=1e-12)
+
+
+def test_stress_is_computed_at_the_steps_of_every_observer_that_needs_it() -> None:
+    # The intervals of stress-needing observers are worked out once: an observer asking
+    # for the stress every 3 steps gets a stress of its own step, one that does not ask
+    # (every 2 steps) sees none computed at steps that are not multiples of 3.
+    seen: list[tuple[int, int]] = []
+
+    class NeedsStress:
+        interval, needs_stress = 3, True
+
+        def __call__(self, state: BatchedState) -> None:
+            seen.append((state.step, state.stress_step))
+
+    plain: list[tuple[int, int]] = []
+    run_batched_md(build_small_model(["Cu"]), [copper_cubic()], ensemble="nvt", steps=12,
+                   log_interval=12, observers=[NeedsStress(), (lambda s: plain.append(
+                       (s.step, s.stress_step)), 2)], dtype=torch.float64, progress=False)
+    assert seen == [(k, k) for k in range(0, 13, 3)]
+    assert [(step, last) for step, last in plain if step % 3] == [
+        (2, 0), (4, 3), (8, 6), (10, 9)]
+
+
+def test_progress_bar_counts_the_steps_and_shows_the_temperature() -> None:
+    # The bar computes the temperature only when it is redrawn; the first call always
+    # shows it, and the count follows the state's steps from the first call on.
+    from nnpkit.md.batched_state import temperature
+    from nnpkit.md.observers import ProgressBar
+
+    state = _observed_state([ethanol(), molecule("H2O")], seed=8)
+    state.step = 40
+    bar = ProgressBar(30, 10, disable=False)
+    bar(state)
+    assert bar.bar.postfix == f"T_K={float(temperature(state).mean()):.0f}"
+    for step in (50, 60, 70):
+        state.step = step
+        bar(state)
+    assert bar.bar.n == 30
+    bar.close()
+    quiet = ProgressBar(30, 10, disable=True)
+    quiet(state)  # a disabled bar does nothing, and fails at nothing
+    quiet.close()

@@ -235,9 +235,13 @@ def run_batched_md(
     watchers.append(ProgressBar(steps, max(1, min(log_interval, steps // 100 or 1)),
                                 f"batched MD {ensemble}", disable=not progress))
 
+    # the intervals of the observers that need the stress, worked out once (not per step)
+    stress_intervals = sorted({int(w.interval) for w in watchers
+                               if getattr(w, "needs_stress", False)})
+
     def stress_due(step: int) -> bool:  # steps counted from the start of this run
-        return any(getattr(w, "needs_stress", False) and step % w.interval == 0
-                   for w in watchers) or (step == steps and logger.needs_stress)
+        return any(step % interval == 0 for interval in stress_intervals) or (
+            step == steps and logger.needs_stress)
 
     def is_barostat_step(step: int) -> bool:  # on the absolute step count, so that a
         # restart moves the cell at the steps of the uninterrupted run
@@ -271,6 +275,7 @@ def run_batched_md(
                                                     "flags": guard.flags},
             neighbor_builds=0 if neighbors is None else neighbors.n_builds)
 
+    scheduled = [(int(watcher.interval), watcher) for watcher in watchers]
     try:
         for watcher in watchers:
             watcher(state)
@@ -284,8 +289,8 @@ def run_batched_md(
             if barostat_now:
                 cell_rescale_step(state, cell_moves, langevin.temperature_K, force_field,
                                   stress_now)
-            for watcher in watchers:
-                if step % watcher.interval == 0:
+            for interval, watcher in scheduled:
+                if step % interval == 0:
                     watcher(state)
         for watcher in watchers:  # the last step is always in the log and the trajectory
             if isinstance(watcher, EnergyLogger | TrajectoryWriter) and steps % watcher.interval:

@@ -11,13 +11,14 @@ temperature, volume, pressure per replica), :class:`TrajectoryWriter` (a file pe
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
-from ase import Atoms
+from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 from ase.io.trajectory import TrajectoryWriter as ASETrajectoryWriter
@@ -28,10 +29,10 @@ from nnpkit.md.batched_state import (
     BatchedState,
     kinetic_energy,
     pressure_tensor,
-    state_to_atoms,
     temperature,
     volume,
 )
+from nnpkit.md.extxyz_frames import ExtxyzFrames
 from nnpkit.md.uncertainty import UncertaintyExceeded
 from nnpkit.units import EV_PER_A3_TO_GPA
 
@@ -74,22 +75,34 @@ class EnergyLogger:
             self.columns["pressure_GPa"] = []
         if bias:
             self.columns["bias_energy_eV"] = []
+        self._value_names = [name for name in self.columns if name != "time_fs"]
+        self._kept_volume: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     def __call__(self, state: BatchedState) -> None:
         kinetic = kinetic_energy(state)  # [B], eV
-        values = {
-            "potential_energy_eV": state.energy, "kinetic_energy_eV": kinetic,
-            "total_energy_eV": state.energy + kinetic, "temperature_K": temperature(state),
-            "volume_A3": volume(state),
-        }
+        # temperature(state) from the same kinetic energy (the same operations: same bits)
+        kelvin = 2.0 * kinetic / (3.0 * state.n_atoms.double() * units.kB)
+        values = [state.energy, kinetic, state.energy + kinetic, kelvin, self._volume(state)]
         if "pressure_GPa" in self.columns:
             pressure = torch.diagonal(pressure_tensor(state), dim1=1, dim2=2).mean(dim=1)
-            values["pressure_GPa"] = pressure.double() * EV_PER_A3_TO_GPA
+            values.append(pressure.double() * EV_PER_A3_TO_GPA)
         if "bias_energy_eV" in self.columns:
-            values["bias_energy_eV"] = state.bias_energy
+            values.append(state.bias_energy)
         self.columns["time_fs"].append(state.step * self.timestep_fs)
-        for name, value in values.items():
-            self.columns[name].append(value.detach().cpu().double().numpy())
+        # every value is float64 [B]: one stack, one copy to numpy, then a view per column
+        row = torch.stack([value.detach().double() for value in values]).cpu().numpy()
+        for name, value in zip(self._value_names, row, strict=True):
+            self.columns[name].append(value)
+
+    def _volume(self, state: BatchedState) -> torch.Tensor:
+        """:func:`volume`, computed again only when the cell changed (NPT)."""
+        kept = self._kept_volume
+        if kept is not None and kept[0].shape == state.cell.shape and torch.equal(
+                kept[0], state.cell) and torch.equal(kept[1], state.pbc):
+            return kept[2]
+        value = volume(state)
+        self._kept_volume = (state.cell.detach().clone(), state.pbc.clone(), value)
+        return value
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The log as arrays (see the class docstring)."""
@@ -102,7 +115,9 @@ class TrajectoryWriter:
 
     One file per replica; extxyz (appended frame by frame) or, for a ``.traj`` suffix, an
     ASE trajectory. Energies and forces are the force field's (model plus bias; the bias
-    energy is in ``info["bias_energy_eV"]`` when non-zero).
+    energy is in ``info["bias_energy_eV"]`` when non-zero). The files are what ASE writes
+    for copies of the templates with a SinglePointCalculator; extxyz frames are formatted
+    directly (the same bytes as ``ase.io.write``, without copying Atoms).
 
     Args:
         paths: one path per replica.
@@ -123,29 +138,56 @@ class TrajectoryWriter:
         self.timestep_fs = float(timestep_fs)
         self._skip_first = bool(append)
         self._handles: list[Any] = []
+        # per replica: the direct extxyz formatter, or a reused copy of the template
+        # (ASE's writers: .traj, and extxyz templates the formatter does not support)
+        self._formats: list[ExtxyzFrames | None] = []
+        self._frames: list[Atoms | None] = []
         mode = "a" if append else "w"
-        for path in self.paths:
+        for path, template in zip(self.paths, self.templates, strict=True):
             path.parent.mkdir(parents=True, exist_ok=True)
             if path.suffix == ".traj":
                 self._handles.append(ASETrajectoryWriter(str(path), mode))
+                formatter = None
             else:
                 self._handles.append(open(path, mode))  # noqa: SIM115 - closed in close()
+                formatter = ExtxyzFrames(template)
+                formatter = formatter if formatter.supported else None
+            self._formats.append(formatter)
+            self._frames.append(_reusable_frame(template) if formatter is None else None)
 
     def __call__(self, state: BatchedState) -> None:
         if self._skip_first:
             self._skip_first = False
             return
-        frames = state_to_atoms(state, self.templates)
+        positions = state.positions.detach().cpu().double().numpy()
+        momenta = state.momenta.detach().cpu().double().numpy()
+        cells = state.cell.detach().cpu().double().numpy()
         forces = state.forces.detach().cpu().double().numpy()
         energy = state.energy.cpu().numpy()
         bias = state.bias_energy.cpu().numpy()
-        bounds = np.concatenate([[0], np.cumsum(state.n_atoms.cpu().numpy())])
-        for b, (frame, handle) in enumerate(zip(frames, self._handles, strict=True)):
-            frame.calc = SinglePointCalculator(frame, energy=float(energy[b]),
-                                               forces=forces[bounds[b]:bounds[b + 1]])
-            frame.info["time_fs"] = state.step * self.timestep_fs
+        bounds = np.concatenate([[0], np.cumsum(state.n_atoms.cpu().numpy())]).tolist()
+        time_fs = state.step * self.timestep_fs
+        for b, handle in enumerate(self._handles):
+            start, stop = bounds[b], bounds[b + 1]
+            info = dict(self.templates[b].info)
+            info["time_fs"] = time_fs
             if bias[b] != 0.0:
-                frame.info["bias_energy_eV"] = float(bias[b])
+                info["bias_energy_eV"] = float(bias[b])
+            formatter = self._formats[b]
+            if formatter is not None:
+                info["energy"] = float(energy[b])  # where ASE puts the calculator's energy
+                handle.write(formatter.text(positions[start:stop], momenta[start:stop],
+                                            forces[start:stop], cells[b], info))
+                handle.flush()
+                continue
+            frame = self._frames[b]
+            assert frame is not None
+            frame.set_cell(cells[b], scale_atoms=False)
+            frame.set_positions(positions[start:stop], apply_constraint=False)
+            frame.set_momenta(momenta[start:stop], apply_constraint=False)
+            frame.info = info
+            frame.calc = SinglePointCalculator(frame, energy=float(energy[b]),
+                                               forces=forces[start:stop])
             if isinstance(handle, ASETrajectoryWriter):
                 handle.write(frame)
             else:
@@ -156,6 +198,15 @@ class TrajectoryWriter:
         """Close the files."""
         for handle in self._handles:
             handle.close()
+
+
+def _reusable_frame(template: Atoms) -> Atoms:
+    """A copy of ``template`` (no calculator) whose positions, momenta, cell and info
+    each frame overwrites, as :func:`~nnpkit.md.batched_state.state_to_atoms` sets them."""
+    frame = template.copy()
+    frame.calc = None
+    frame.set_momenta(frame.get_momenta(), apply_constraint=False)
+    return frame
 
 
 class ReplicaUncertaintyExceeded(UncertaintyExceeded):
@@ -218,10 +269,15 @@ class ProgressBar:
         self._start: int | None = None
 
     def __call__(self, state: BatchedState) -> None:
-        if self._start is None:
-            self._start = state.step
-        self.bar.update(state.step - self._start - self.bar.n)
-        self.bar.set_postfix(T_K=f"{float(temperature(state).mean()):.0f}")
+        bar, first = self.bar, self._start is None
+        start = state.step if self._start is None else self._start
+        self._start = start
+        if bar.disable:
+            return
+        # the temperature only when the bar is redrawn (at most every mininterval s)
+        if first or time.time() - bar.last_print_t >= bar.mininterval:
+            bar.set_postfix(T_K=f"{float(temperature(state).mean()):.0f}", refresh=first)
+        bar.update(state.step - start - bar.n)
 
     def close(self) -> None:
         """Close the bar."""

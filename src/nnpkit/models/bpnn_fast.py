@@ -15,6 +15,7 @@ activation, or numba missing), and the calculator then falls back to autograd.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -73,6 +74,19 @@ def choose_fast_path(model: Potential, device: torch.device, wanted: bool | None
     return evaluator
 
 
+@dataclass(frozen=True)
+class _SpeciesLayout:
+    """Per-atom tables of one structure's elements (see ``_species_layout``)."""
+
+    species: np.ndarray  # [N] element index per atom
+    by_species: np.ndarray  # [N] atoms grouped by element (stable)
+    species_start: np.ndarray  # [S + 1] first grouped atom of each element
+    mean: np.ndarray  # [N, F] feature means of the grouped atoms
+    std: np.ndarray  # [N, F] feature scales of the grouped atoms
+    grad_scale: np.ndarray  # [N, F] energy_scale / std
+    reference_energies: np.ndarray  # [N] eV, per atom in atom order
+
+
 class FastBehlerParrinello:
     """Float64 copy of a BPNN for fast single-structure evaluation.
 
@@ -118,12 +132,33 @@ class FastBehlerParrinello:
                               else np.float32)
         self.flat_weights = np.ascontiguousarray(np.concatenate(blocks), self.network_dtype)
         self.widths = np.array(widths, dtype=np.int64)
+        self._layout: tuple[np.ndarray, _SpeciesLayout] | None = None  # numbers, tables
 
     def _descriptor_arguments(self, vectors: np.ndarray, distances: np.ndarray,
                               centre: np.ndarray, neighbour_species: np.ndarray,
                               edge_start: np.ndarray) -> tuple:
         return (vectors, distances, centre, neighbour_species, edge_start, self.n_elements,
                 *self.radial, *self.angular)
+
+    def _species_layout(self, numbers: np.ndarray) -> _SpeciesLayout:
+        """The per-atom tables of a structure's elements, kept while ``numbers`` stays
+        the same (an MD run evaluates one set of atoms again and again)."""
+        kept = self._layout
+        if kept is not None and kept[0].shape == numbers.shape and np.array_equal(
+                kept[0], numbers):
+            return kept[1]
+        species = self.species_of_number[numbers]  # [N]
+        by_species = np.argsort(species, kind="stable")  # atoms grouped by element
+        species_start = np.zeros(self.n_elements + 1, dtype=np.int64)
+        np.cumsum(np.bincount(species, minlength=self.n_elements), out=species_start[1:])
+        std = self.feature_std[species[by_species]]  # [N, F]
+        layout = _SpeciesLayout(species=species, by_species=by_species,
+                                species_start=species_start,
+                                mean=self.feature_mean[species[by_species]], std=std,
+                                grad_scale=self.energy_scale / std,
+                                reference_energies=self.reference_energies[species])
+        self._layout = (np.array(numbers, copy=True), layout)
+        return layout
 
     def evaluate(self, numbers: np.ndarray, positions: np.ndarray, cell: np.ndarray,
                  centre: np.ndarray, neighbour: np.ndarray, shifts: np.ndarray,
@@ -150,32 +185,34 @@ class FastBehlerParrinello:
         )
 
         n_atoms = len(numbers)
-        order = np.argsort(centre, kind="stable")
-        centre, neighbour, shifts = centre[order], neighbour[order], shifts[order]
-        species = self.species_of_number[numbers]  # [N]
+        centre = centre.astype(np.int64, copy=False)
+        neighbour = neighbour.astype(np.int64, copy=False)
+        if centre.size > 1 and not bool((centre[1:] >= centre[:-1]).all()):
+            # group the pairs by centre; neighbour lists (vesin, the MD engine's) come
+            # sorted, and then the stable sort would be the identity: skipped
+            order = np.argsort(centre, kind="stable")
+            centre, neighbour, shifts = centre[order], neighbour[order], shifts[order]
+        shifts = np.ascontiguousarray(shifts)  # as a gather leaves it (the same matmul)
+        layout = self._species_layout(numbers)
         vectors = positions[neighbour] - positions[centre] + shifts @ cell  # [E, 3]
         distances = np.sqrt((vectors * vectors).sum(axis=1))  # [E]
         edge_start = np.zeros(n_atoms + 1, dtype=np.int64)
         np.cumsum(np.bincount(centre, minlength=n_atoms), out=edge_start[1:])
-        arguments = self._descriptor_arguments(vectors, distances, centre.astype(np.int64),
-                                               species[neighbour], edge_start)
+        arguments = self._descriptor_arguments(vectors, distances, centre,
+                                               layout.species[neighbour], edge_start)
         features = acsf_features(*arguments)  # [N, F]
-        by_species = np.argsort(species, kind="stable")  # atoms grouped by element
-        species_start = np.zeros(self.n_elements + 1, dtype=np.int64)
-        np.cumsum(np.bincount(species, minlength=self.n_elements), out=species_start[1:])
-        std = self.feature_std[species[by_species]]
-        inputs = (features[by_species] - self.feature_mean[species[by_species]]) / std
+        by_species = layout.by_species
+        inputs = (features[by_species] - layout.mean) / layout.std
         raw, input_grad = element_networks(np.ascontiguousarray(inputs, self.network_dtype),
-                                           species_start,
+                                           layout.species_start,
                                            self.flat_weights, self.widths, self.activation)
         feature_grad = np.empty_like(features)
-        feature_grad[by_species] = input_grad.astype(np.float64) * (self.energy_scale / std)
+        feature_grad[by_species] = input_grad.astype(np.float64) * layout.grad_scale
         energies = np.empty(n_atoms)
         energies[by_species] = raw.astype(np.float64) * self.energy_scale
-        energies += self.reference_energies[species]
+        energies += layout.reference_energies
         edge_grad = acsf_backward(np.ascontiguousarray(feature_grad), *arguments)
-        forces, virial = forces_and_virial(edge_grad, vectors, centre.astype(np.int64),
-                                           neighbour.astype(np.int64), n_atoms)
+        forces, virial = forces_and_virial(edge_grad, vectors, centre, neighbour, n_atoms)
         result: dict[str, np.ndarray | float] = {
             "energy": float(energies.sum()), "energies": energies, "forces": forces}
         if stress:
