@@ -438,3 +438,48 @@ def test_cli_train_committee(copper_data: dict[str, Path], tmp_path: Path,
     document = json.loads((tmp_path / "run" / "committee.json").read_text())
     assert document["bootstrap"] is True and len(document["members"]) == 2
     assert len(load_committee(tmp_path / "run")) == 2
+
+
+def _perturbed_committee(elements: list[str], n_members: int = 3) -> Committee:
+    """The small model and copies with perturbed networks (members that disagree)."""
+    members = [build_small_model(elements) for _ in range(n_members)]
+    generator = torch.Generator().manual_seed(3)
+    for member in members[1:]:
+        with torch.no_grad():
+            for parameter in member.element_networks.parameters():
+                parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
+    return Committee(members)
+
+
+def test_batched_md_of_a_committee_compiled_equals_autograd() -> None:
+    # 50 Langevin steps of three replicas of different sizes (float64, same seed): the
+    # compiled committee path and autograd give the same trajectory (positions to 1e-8 Å)
+    # and the same committee spread at every guard check (1e-10 eV/Å)
+    from ase.build import molecule
+
+    from nnpkit.md import run_batched_md
+    from nnpkit.models.committee_fast import FastCommittee
+
+    committee = _perturbed_committee(["H", "C", "O"])
+    structures = [molecule("CH3CH2OH"), molecule("H2O"), molecule("CH3OH")]
+    for seed, atoms in enumerate(structures):
+        atoms.rattle(0.05, seed=seed)
+    runs = [run_batched_md(committee, structures, ensemble="nvt", temperature_K=500.0,
+                           steps=50, log_interval=10, max_force_std=1e6,
+                           uncertainty_action="flag", dtype=torch.float64, seed=2,
+                           fast_path=fast_path, progress=False)
+            for fast_path in (True, False)]
+    fast, slow = runs
+    for got, expected, start in zip(fast.atoms, slow.atoms, structures, strict=True):
+        np.testing.assert_allclose(got.positions, expected.positions, rtol=0, atol=1e-8)
+        assert np.abs(got.positions - start.positions).max() > 0.01  # the atoms moved
+    np.testing.assert_allclose(fast.log["potential_energy_eV"], slow.log["potential_energy_eV"],
+                               rtol=0, atol=1e-8)
+    # the guard checks with every log line: steps 0, 10, ..., 50
+    assert len(fast.uncertainty["history"]) == len(slow.uncertainty["history"]) == 6
+    for (step, got_std), (_, expected_std) in zip(fast.uncertainty["history"],
+                                                  slow.uncertainty["history"], strict=True):
+        np.testing.assert_allclose(got_std, expected_std, rtol=0, atol=1e-10,
+                                   err_msg=f"step {step}")
+    assert CommitteeCalculator(committee).fast_path is not None
+    assert isinstance(CommitteeCalculator(committee).fast_path, FastCommittee)

@@ -21,10 +21,12 @@ from ase import Atoms
 from ase.build import fcc111, molecule
 from conftest import build_small_model, copper_cubic, cuau_triclinic, ethanol
 
-from nnpkit.calculators import NNPCalculator
+from nnpkit.calculators import CommitteeCalculator, NNPCalculator
 from nnpkit.calculators.ase_calculator import FastPathNotice
 from nnpkit.errors import ConfigError, UnknownElementError
 from nnpkit.models import BehlerParrinello
+from nnpkit.models.committee import Committee
+from nnpkit.models.committee_fast import FastCommittee
 from nnpkit.testing import run_all_checks
 
 
@@ -183,3 +185,123 @@ def test_evaluate_sorts_shuffled_pairs_and_keeps_element_tables_per_structure() 
         for name in names:
             np.testing.assert_allclose(shuffled[name], reference[name], rtol=0,
                                        atol=1e-12 * np.abs(reference[name]).max())
+
+
+# --- the compiled committee path (nnpkit.models.committee_fast) --------------------------
+
+
+def _committee_of(elements: list[str], n_members: int = 3) -> Committee:
+    """Members: the small model and copies with perturbed networks (distinct predictions)."""
+    members = [build_small_model(elements) for _ in range(n_members)]
+    generator = torch.Generator().manual_seed(21)
+    for member in members[1:]:
+        with torch.no_grad():
+            for parameter in member.element_networks.parameters():
+                parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
+    return Committee(members)
+
+
+def _committee_results(calculator: CommitteeCalculator, atoms: Atoms) -> dict[str, np.ndarray]:
+    atoms = atoms.copy()
+    atoms.calc = calculator
+    out = {"energy": np.array(atoms.get_potential_energy()),
+           "energies": atoms.get_potential_energies(), "forces": atoms.get_forces()}
+    for key in ("member_energies", "energy_std", "forces_std", "max_force_std"):
+        out[key] = np.asarray(calculator.get_property(key, atoms))
+    if atoms.pbc.all():
+        out["stress"] = atoms.get_stress()
+    return out
+
+
+_COMMITTEE_CASES = [("ethanol", ethanol(), ["H", "C", "O"]),
+                    ("triclinic", cuau_triclinic().repeat((2, 2, 1)), ["Cu", "Au"])]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("name, atoms, elements", _COMMITTEE_CASES,
+                         ids=[case[0] for case in _COMMITTEE_CASES])
+def test_compiled_committee_equals_autograd(name: str, atoms: Atoms, elements: list[str],
+                                            dtype: torch.dtype) -> None:
+    # float64: the same arithmetic in another order, 1e-10 of the largest value; float32:
+    # the networks round differently (autograd also rounds the geometry), 1e-5 relative
+    committee = _committee_of(elements)
+    fast = CommitteeCalculator(committee, dtype=dtype, fast_path=True)
+    slow = CommitteeCalculator(committee, dtype=dtype, fast_path=False)
+    assert isinstance(fast.fast_path, FastCommittee) and slow.fast_path is None
+    assert fast.fast_path.shared_features and len(fast.fast_path) == 3
+    got, expected = _committee_results(fast, atoms), _committee_results(slow, atoms)
+    assert got.keys() == expected.keys() and ("stress" in got) == bool(atoms.pbc.all())
+    assert float(expected["energy_std"]) > 1e-3  # the members really differ
+    tolerance = 1e-10 if dtype == torch.float64 else 1e-5
+    for key in expected:
+        scale = np.abs(expected[key]).max()
+        np.testing.assert_allclose(got[key], expected[key], rtol=0, atol=tolerance * scale,
+                                   err_msg=f"{name}: {key}")
+
+
+def test_compiled_committee_on_a_batch_of_replicas_of_different_sizes() -> None:
+    # the batched engine's force field: mean energies [B] and forces, and the spread [B],
+    # compiled against autograd (float64, 1e-10 of the largest value)
+    from nnpkit.md.batched_state import state_from_atoms
+    from nnpkit.md.forces import ModelForceField
+
+    methanol = molecule("CH3OH")
+    methanol.rattle(0.05, seed=4)
+    structures = [ethanol(), molecule("H2O"), methanol, ethanol().repeat(1)]
+    structures[3].rattle(0.1, seed=5)
+    committee = _committee_of(["H", "C", "O"], n_members=4)
+    outputs = []
+    for fast_path in (True, False):
+        state = state_from_atoms(structures, dtype=torch.float64)
+        field = ModelForceField(committee, state, fast_path=fast_path)
+        assert isinstance(field.fast_path, FastCommittee) == fast_path
+        field(state, need_stress=False)
+        outputs.append((state.energy.numpy(), state.forces.numpy(),
+                        field.max_force_std(state).numpy()))
+    for got, expected, name in zip(*outputs, ("energy", "forces", "max_force_std"),
+                                   strict=True):
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, rtol=0,
+                                   atol=1e-10 * np.abs(expected).max(), err_msg=name)
+    assert outputs[1][2].shape == (4,) and outputs[1][2].min() > 1e-3
+
+
+def test_committee_members_with_their_own_features_give_the_same_numbers() -> None:
+    # members that do not share symmetry functions are evaluated one by one (features
+    # too); on members that could share them that path gives the numbers of the shared one
+    from nnpkit.models.bpnn_fast import fast_path_for
+    from nnpkit.neighbors import neighbor_list
+
+    committee = _committee_of(["Cu", "Au"]).double()
+    shared, _ = fast_path_for(committee)
+    separate, _ = fast_path_for(committee)
+    assert isinstance(shared, FastCommittee) and isinstance(separate, FastCommittee)
+    separate.shared_features = False
+    atoms = cuau_triclinic().repeat((2, 2, 1))
+    i, j, shifts = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc,
+                                 committee.cutoff)
+    args = (atoms.numbers, atoms.positions, atoms.cell.array, i, j, shifts)
+    for members in (False, True):
+        a = shared.evaluate(*args, stress=True, members=members)
+        b = separate.evaluate(*args, stress=True, members=members)
+        assert a.keys() == b.keys()
+        for key in a:
+            scale = np.abs(np.asarray(a[key])).max()
+            np.testing.assert_allclose(b[key], a[key], rtol=0, atol=1e-12 * scale,
+                                       err_msg=f"{key} (members={members})")
+
+
+def test_committee_falls_back_when_a_member_has_no_compiled_path() -> None:
+    from nnpkit.models.registry import build_model, model_config_class
+
+    config = model_config_class("equivariant").model_validate(
+        {"kind": "equivariant", "cutoff_A": 5.0, "n_channels": 4, "n_layers": 1, "l_max": 1})
+    small = build_small_model(["Cu"])
+    equivariant = build_model(config.model_copy(update={"cutoff_A": small.cutoff}), ["Cu"],
+                              None)
+    committee = Committee([small, equivariant])
+    with pytest.warns(FastPathNotice, match="committee member 1: .*equivariant"):
+        calculator = CommitteeCalculator(committee)
+    assert calculator.fast_path is None
+    with pytest.raises(ConfigError, match="fast_path=True.*committee member 1"):
+        CommitteeCalculator(committee, fast_path=True)

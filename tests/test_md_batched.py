@@ -395,12 +395,25 @@ def test_committee_guard_matches_the_calculator_and_stops_the_replica() -> None:
     assert stop.value.result.log["temperature_K"].shape == (first_step // 10 + 1, 3)
 
 
+def _committee_without_compiled_path() -> Committee:
+    """A committee with a member that has no compiled path (an equivariant model)."""
+    from nnpkit.models.registry import build_model, model_config_class
+
+    first = build_small_model(MOLECULE_ELEMENTS)
+    config = model_config_class("equivariant").model_validate(
+        {"kind": "equivariant", "cutoff_A": first.cutoff, "n_channels": 4, "n_layers": 1,
+         "l_max": 1})
+    return Committee([first, build_model(config, MOLECULE_ELEMENTS, None)])
+
+
 def test_bad_input_names_the_replica() -> None:
     model = build_small_model(["Cu"])
-    with pytest.raises(ConfigError, match="fast_path=True"):  # no compiled committee
-        run_batched_md(_committee(), [ethanol()], steps=1, fast_path=True, progress=False)
+    with pytest.raises(ConfigError, match="fast_path=True.*committee member 1"):
+        run_batched_md(_committee_without_compiled_path(), [ethanol()], steps=1,
+                       fast_path=True, progress=False)
     with pytest.warns(FastPathNotice, match="autograd"):  # a one-line notice, then autograd
-        run_batched_md(_committee(), [ethanol()], steps=1, progress=False)
+        run_batched_md(_committee_without_compiled_path(), [ethanol()], steps=1,
+                       progress=False)
     with pytest.raises(UnknownElementError, match=r"replica\(s\) \[1\]"):
         run_batched_md(model, [copper_cubic(), ethanol()], steps=1, progress=False)
     with pytest.raises(ConfigError, match=r"replica\(s\) \[1\]"):

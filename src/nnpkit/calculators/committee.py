@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 from ase import Atoms
-from ase.calculators.calculator import all_changes
+from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from nnpkit.calculators.ase_calculator import NNPCalculator
 from nnpkit.models.committee import Committee
+from nnpkit.models.committee_fast import FastCommittee
 
 __all__ = ["CommitteeCalculator", "UNCERTAINTY_PROPERTIES"]
 
@@ -40,13 +41,18 @@ class CommitteeCalculator(NNPCalculator):
 
     An :class:`~nnpkit.calculators.NNPCalculator` whose model is a committee, so it goes
     wherever one goes. The neighbour list is built once per structure and every member
-    evaluated on it.
+    evaluated on it: by the compiled path
+    (:class:`~nnpkit.models.committee_fast.FastCommittee`) where every member has one,
+    else by autograd.
 
     Args:
         committee: the :class:`~nnpkit.models.committee.Committee` (copied, not changed).
         device: torch device for inference.
         dtype: float32 or float64; default: the members' precision.
         metadata: kept as ``calc.metadata`` (e.g. the committee file's paths).
+        fast_path: as for :class:`~nnpkit.calculators.NNPCalculator`: None (default) uses
+            the compiled path where every member supports it (a one-line notice where
+            not); True requires it; False never uses it.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies",
@@ -54,32 +60,64 @@ class CommitteeCalculator(NNPCalculator):
 
     def __init__(self, committee: Committee, device: str | torch.device = "cpu",
                  dtype: torch.dtype | None = None, metadata: dict | None = None,
-                 **kwargs: Any) -> None:
+                 fast_path: bool | None = None, **kwargs: Any) -> None:
         if not isinstance(committee, Committee):
             raise TypeError(f"CommitteeCalculator needs a Committee, got {type(committee)}")
         super().__init__(committee, device=device, dtype=dtype, metadata=metadata,
-                         fast_path=False, **kwargs)
+                         fast_path=fast_path, **kwargs)
         self.committee: Committee = self.model  # type: ignore[assignment]
 
     def calculate(self, atoms: Atoms | None = None, properties: list[str] | None = None,
                   system_changes: list[str] = all_changes) -> None:
         """Fill ``self.results`` with the mean predictions and the uncertainties."""
+        if self.fast_path is not None:
+            # ASE's bookkeeping only (NNPCalculator.calculate would evaluate the mean)
+            Calculator.calculate(self, atoms, properties or ["energy"], system_changes)
+            self._fill(self._members_fast(properties))
+            return
         graph, want_stress = self._prepare(atoms, properties, system_changes)
         output = {key: value.cpu().double().numpy() for key, value in
                   self.committee.member_properties(graph, forces=True, stress=want_stress).items()}
-        energies = output["energy"][:, 0]  # [M]
-        forces = output["forces"]  # [M, N, 3]
+        members = {"energy": output["energy"][:, 0], "atomic_energies":
+                   output["atomic_energies"], "forces": output["forces"]}
+        if want_stress:
+            members["stress"] = output["stress"][:, 0]
+        self._fill(members)
+
+    def _members_fast(self, properties: list[str] | None) -> dict[str, np.ndarray]:
+        """Every member's predictions on the compiled path (as :meth:`_fill` takes them)."""
+        assert self.atoms is not None and isinstance(self.fast_path, FastCommittee)
+        want_stress = self._want_stress(properties)
+        numbers = self.atoms.numbers
+        if bool((self.fast_path.species_of_number[numbers] < 0).any()):
+            self.model.species(torch.as_tensor(numbers))  # raises, naming the element
+        positions, cell = self.atoms.positions, self.atoms.cell.array
+        i, j, shifts = self.neighbors.update(positions, cell, self.atoms.pbc)
+        output = self.fast_path.evaluate(numbers, positions, cell, i, j,
+                                         shifts.astype(np.float64), stress=want_stress,
+                                         members=True)
+        members = {"energy": output["member_energy"], "atomic_energies":
+                   output["member_energies"], "forces": output["member_forces"]}
+        if want_stress:
+            members["stress"] = output["member_stress"]
+        return members  # type: ignore[return-value]
+
+    def _fill(self, members: dict[str, np.ndarray]) -> None:
+        """``self.results`` from every member's ``energy`` [M], ``atomic_energies``
+        [M, N], ``forces`` [M, N, 3] and (periodic cells, on request) ``stress`` [M, 3, 3]."""
+        energies = members["energy"]  # [M]
+        forces = members["forces"]  # [M, N, 3]
         forces_std = np.sqrt(forces.var(axis=0).sum(axis=1))  # [N]
         energy = float(energies.mean())
         self.results = {
             "energy": energy,
             "free_energy": energy,
-            "energies": output["atomic_energies"].mean(axis=0),
+            "energies": members["atomic_energies"].mean(axis=0),
             "forces": forces.mean(axis=0),
             "energy_std": float(energies.std()),
             "forces_std": forces_std,
             "max_force_std": float(forces_std.max()) if forces_std.size else 0.0,
             "member_energies": energies.copy(),  # [M]
         }
-        if want_stress:
-            self.results["stress"] = full_3x3_to_voigt_6_stress(output["stress"][:, 0].mean(0))
+        if "stress" in members:
+            self.results["stress"] = full_3x3_to_voigt_6_stress(members["stress"].mean(0))

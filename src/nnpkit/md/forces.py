@@ -24,6 +24,7 @@ from nnpkit.md.batched_neighbors import BatchedNeighborList
 from nnpkit.md.batched_state import BatchedState
 from nnpkit.models.bpnn_fast import choose_fast_path
 from nnpkit.models.committee import Committee
+from nnpkit.models.committee_fast import FastCommittee
 from nnpkit.models.potential import Potential
 
 __all__ = ["ModelForceField", "ASEForceField", "max_force_std_per_replica"]
@@ -47,9 +48,10 @@ class ModelForceField:
     The model is copied (cast to the state's precision and device, frozen), and the
     neighbour lists are kept between steps in a :class:`BatchedNeighborList`. Forces come
     from the compiled low-latency path of :mod:`nnpkit.models.bpnn_fast` where the model
-    supports it (BPNN on the CPU; the whole batch is one call: its pairs carry their
-    Cartesian offsets, so no per-replica cell is needed), else from autograd
-    (:func:`~nnpkit.derivatives.compute_properties`); the stress always from autograd.
+    supports it (BPNN, or a committee of BPNNs, on the CPU; the whole batch is one call:
+    its pairs carry their Cartesian offsets, so no per-replica cell is needed), else from
+    autograd (:func:`~nnpkit.derivatives.compute_properties`); the stress always from
+    autograd. A compiled committee gives its spread (:meth:`max_force_std`) compiled too.
 
     Args:
         model: any Potential (a :class:`~nnpkit.models.committee.Committee` gives its mean
@@ -135,7 +137,8 @@ class ModelForceField:
             state.positions.dtype)
 
     def max_force_std(self, state: BatchedState) -> torch.Tensor:
-        """Committee spread per replica [B], eV/Å (one evaluation per member).
+        """Committee spread per replica [B], eV/Å (one evaluation per member; on the
+        compiled path where the committee has one, else by autograd).
 
         Raises:
             ConfigError: the model is not a committee.
@@ -143,6 +146,14 @@ class ModelForceField:
         if not isinstance(self.model, Committee):
             raise ConfigError(f"the uncertainty guard needs a committee model; got "
                               f"{type(self.model).__name__}")
+        if isinstance(self.fast_path, FastCommittee):
+            centre, neighbour, offsets = self.neighbors.update_arrays(
+                state.positions, state.cell, state.pbc, state.batch, state.n_atoms)
+            positions = state.positions.detach().numpy().astype(np.float64, copy=False)
+            output = self.fast_path.evaluate(self._numbers, positions, self._unit_cell,
+                                             centre, neighbour, offsets, members=True)
+            member_forces = torch.from_numpy(output["member_forces"])  # [M, N, 3]
+            return max_force_std_per_replica(member_forces, state.batch, state.n_replicas)
         members = self.model.member_properties(self.graph(state), forces=True)
         return max_force_std_per_replica(members["forces"], state.batch, state.n_replicas)
 

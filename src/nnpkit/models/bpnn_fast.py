@@ -7,7 +7,8 @@ forces and stress of one structure from a neighbour list with the kernels of
 :mod:`nnpkit.models.bpnn_kernels`. It gives the same numbers as the autograd path (see
 ``tests/test_fast_path.py``) at a fraction of the per-call cost on small systems.
 
-It is what :class:`~nnpkit.calculators.NNPCalculator` uses for BPNN models by default;
+It is what :class:`~nnpkit.calculators.NNPCalculator` uses for BPNN models by default
+(and, through :class:`~nnpkit.models.committee_fast.FastCommittee`, for committees of them);
 :func:`fast_path_for` says why a model cannot use it (another family, an unsupported
 activation, or numba missing), and the calculator then falls back to autograd.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,15 +28,36 @@ from nnpkit.models.potential import Potential
 from nnpkit.nn.mlp import MLP
 from nnpkit.nn.symmetry_functions import SymmetryFunctions
 
-__all__ = ["FastBehlerParrinello", "FastPathNotice", "choose_fast_path", "fast_path_for"]
+if TYPE_CHECKING:
+    from nnpkit.models.committee_fast import FastCommittee
+
+__all__ = ["FastBehlerParrinello", "FastPathNotice", "PairGeometry", "choose_fast_path",
+           "fast_path_for", "pair_geometry", "virial_to_stress"]
 
 
 class FastPathNotice(UserWarning):
     """Autograd is used because the compiled path does not support the model or device."""
 
 
-def fast_path_for(model: Potential) -> tuple[FastBehlerParrinello | None, str]:
-    """``(evaluator, "")`` for a model the fast path supports, else ``(None, reason)``."""
+def fast_path_for(model: Potential) -> tuple[FastBehlerParrinello | FastCommittee | None, str]:
+    """``(evaluator, "")`` for a model the fast path supports, else ``(None, reason)``.
+
+    A :class:`~nnpkit.models.committee.Committee` whose members all have a compiled path
+    gets a :class:`~nnpkit.models.committee_fast.FastCommittee` over them.
+    """
+    from nnpkit.models.committee import Committee
+
+    if type(model) is Committee:
+        from nnpkit.models.committee_fast import FastCommittee
+
+        members = []
+        for index, member in enumerate(model.potentials):
+            evaluator, reason = fast_path_for(member)
+            if not isinstance(evaluator, FastBehlerParrinello):
+                reason = reason or "a nested committee"
+                return None, f"committee member {index}: {reason}"
+            members.append(evaluator)
+        return FastCommittee(members), ""
     if type(model) is not BehlerParrinello:
         return None, f"no compiled path for model kind {model.kind!r}"
     try:
@@ -49,7 +72,7 @@ def fast_path_for(model: Potential) -> tuple[FastBehlerParrinello | None, str]:
 
 
 def choose_fast_path(model: Potential, device: torch.device, wanted: bool | None,
-                     user: str) -> FastBehlerParrinello | None:
+                     user: str) -> FastBehlerParrinello | FastCommittee | None:
     """The compiled evaluator for ``model`` on ``device``, or None for autograd.
 
     Args:
@@ -76,7 +99,7 @@ def choose_fast_path(model: Potential, device: torch.device, wanted: bool | None
 
 @dataclass(frozen=True)
 class _SpeciesLayout:
-    """Per-atom tables of one structure's elements (see ``_species_layout``)."""
+    """Per-atom tables of one structure's elements (see ``species_layout``)."""
 
     species: np.ndarray  # [N] element index per atom
     by_species: np.ndarray  # [N] atoms grouped by element (stable)
@@ -140,7 +163,7 @@ class FastBehlerParrinello:
         return (vectors, distances, centre, neighbour_species, edge_start, self.n_elements,
                 *self.radial, *self.angular)
 
-    def _species_layout(self, numbers: np.ndarray) -> _SpeciesLayout:
+    def species_layout(self, numbers: np.ndarray) -> _SpeciesLayout:
         """The per-atom tables of a structure's elements, kept while ``numbers`` stays
         the same (an MD run evaluates one set of atoms again and again)."""
         kept = self._layout
@@ -160,6 +183,57 @@ class FastBehlerParrinello:
         self._layout = (np.array(numbers, copy=True), layout)
         return layout
 
+    def same_features(self, other: FastBehlerParrinello) -> bool:
+        """Whether ``other`` computes the same symmetry functions (same elements in the same
+        order and the same descriptor parameters), so both can share one feature array."""
+        def same(a: tuple, b: tuple) -> bool:
+            return len(a) == len(b) and all(
+                np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y
+                for x, y in zip(a, b, strict=True))
+
+        return (self.elements == other.elements and self.n_elements == other.n_elements
+                and np.array_equal(self.species_of_number, other.species_of_number)
+                and same(self.radial, other.radial) and same(self.angular, other.angular))
+
+    def features(self, numbers: np.ndarray, pairs: PairGeometry
+                 ) -> tuple[_SpeciesLayout, tuple, np.ndarray]:
+        """The species tables, the kernels' descriptor arguments and the features [N, F]."""
+        from nnpkit.models.bpnn_kernels import acsf_features
+
+        layout = self.species_layout(numbers)
+        arguments = self._descriptor_arguments(pairs.vectors, pairs.distances, pairs.centre,
+                                               layout.species[pairs.neighbour],
+                                               pairs.edge_start)
+        return layout, arguments, acsf_features(*arguments)
+
+    def networks(self, layout: _SpeciesLayout, features: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Atomic energies [N] (eV, float64) and ∂E/∂G [N, F] of the features [N, F]."""
+        from nnpkit.models.bpnn_kernels import element_networks
+
+        n_atoms = features.shape[0]
+        by_species = layout.by_species
+        inputs = (features[by_species] - layout.mean) / layout.std
+        raw, input_grad = element_networks(np.ascontiguousarray(inputs, self.network_dtype),
+                                           layout.species_start,
+                                           self.flat_weights, self.widths, self.activation)
+        feature_grad = np.empty_like(features)
+        feature_grad[by_species] = input_grad.astype(np.float64) * layout.grad_scale
+        energies = np.empty(n_atoms)
+        energies[by_species] = raw.astype(np.float64) * self.energy_scale
+        energies += layout.reference_energies
+        return energies, feature_grad
+
+    @staticmethod
+    def backward(feature_grad: np.ndarray, arguments: tuple, pairs: PairGeometry
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Forces [N, 3] (eV/Å) and virial [3, 3] (eV) from ∂E/∂G [N, F]."""
+        from nnpkit.models.bpnn_kernels import acsf_backward, forces_and_virial
+
+        edge_grad = acsf_backward(np.ascontiguousarray(feature_grad), *arguments)
+        return forces_and_virial(edge_grad, pairs.vectors, pairs.centre, pairs.neighbour,
+                                 len(pairs.edge_start) - 1)
+
     def evaluate(self, numbers: np.ndarray, positions: np.ndarray, cell: np.ndarray,
                  centre: np.ndarray, neighbour: np.ndarray, shifts: np.ndarray,
                  stress: bool = False) -> dict[str, np.ndarray | float]:
@@ -177,45 +251,49 @@ class FastBehlerParrinello:
             ``energy`` (eV), ``energies`` [N] (eV), ``forces`` [N, 3] (eV/Å) and, with
             ``stress``, ``stress`` [3, 3] (eV/Å³, ASE's sign).
         """
-        from nnpkit.models.bpnn_kernels import (
-            acsf_backward,
-            acsf_features,
-            element_networks,
-            forces_and_virial,
-        )
-
-        n_atoms = len(numbers)
-        centre = centre.astype(np.int64, copy=False)
-        neighbour = neighbour.astype(np.int64, copy=False)
-        if centre.size > 1 and not bool((centre[1:] >= centre[:-1]).all()):
-            # group the pairs by centre; neighbour lists (vesin, the MD engine's) come
-            # sorted, and then the stable sort would be the identity: skipped
-            order = np.argsort(centre, kind="stable")
-            centre, neighbour, shifts = centre[order], neighbour[order], shifts[order]
-        shifts = np.ascontiguousarray(shifts)  # as a gather leaves it (the same matmul)
-        layout = self._species_layout(numbers)
-        vectors = positions[neighbour] - positions[centre] + shifts @ cell  # [E, 3]
-        distances = np.sqrt((vectors * vectors).sum(axis=1))  # [E]
-        edge_start = np.zeros(n_atoms + 1, dtype=np.int64)
-        np.cumsum(np.bincount(centre, minlength=n_atoms), out=edge_start[1:])
-        arguments = self._descriptor_arguments(vectors, distances, centre,
-                                               layout.species[neighbour], edge_start)
-        features = acsf_features(*arguments)  # [N, F]
-        by_species = layout.by_species
-        inputs = (features[by_species] - layout.mean) / layout.std
-        raw, input_grad = element_networks(np.ascontiguousarray(inputs, self.network_dtype),
-                                           layout.species_start,
-                                           self.flat_weights, self.widths, self.activation)
-        feature_grad = np.empty_like(features)
-        feature_grad[by_species] = input_grad.astype(np.float64) * layout.grad_scale
-        energies = np.empty(n_atoms)
-        energies[by_species] = raw.astype(np.float64) * self.energy_scale
-        energies += layout.reference_energies
-        edge_grad = acsf_backward(np.ascontiguousarray(feature_grad), *arguments)
-        forces, virial = forces_and_virial(edge_grad, vectors, centre, neighbour, n_atoms)
+        pairs = pair_geometry(len(numbers), positions, cell, centre, neighbour, shifts)
+        layout, arguments, features = self.features(numbers, pairs)
+        energies, feature_grad = self.networks(layout, features)
+        forces, virial = self.backward(feature_grad, arguments, pairs)
         result: dict[str, np.ndarray | float] = {
             "energy": float(energies.sum()), "energies": energies, "forces": forces}
         if stress:
-            symmetric = 0.5 * (virial + virial.T)
-            result["stress"] = symmetric / abs(float(np.linalg.det(cell)))
+            result["stress"] = virial_to_stress(virial, cell)
         return result
+
+
+@dataclass(frozen=True)
+class PairGeometry:
+    """The pairs of one structure (or a batch), grouped by centre (see ``pair_geometry``)."""
+
+    centre: np.ndarray  # [E] int64, non-decreasing
+    neighbour: np.ndarray  # [E] int64
+    vectors: np.ndarray  # [E, 3] centre → neighbour, Å
+    distances: np.ndarray  # [E] Å
+    edge_start: np.ndarray  # [N + 1] first pair of each centre (CSR)
+
+
+def pair_geometry(n_atoms: int, positions: np.ndarray, cell: np.ndarray, centre: np.ndarray,
+                  neighbour: np.ndarray, shifts: np.ndarray) -> PairGeometry:
+    """Pair vectors and distances of a neighbour list (positions [N, 3] Å, cell [3, 3] Å,
+    centre/neighbour [E], integer cell shifts [E, 3]), pairs grouped by centre."""
+    centre = centre.astype(np.int64, copy=False)
+    neighbour = neighbour.astype(np.int64, copy=False)
+    if centre.size > 1 and not bool((centre[1:] >= centre[:-1]).all()):
+        # group the pairs by centre; neighbour lists (vesin, the MD engine's) come
+        # sorted, and then the stable sort would be the identity: skipped
+        order = np.argsort(centre, kind="stable")
+        centre, neighbour, shifts = centre[order], neighbour[order], shifts[order]
+    shifts = np.ascontiguousarray(shifts)  # as a gather leaves it (the same matmul)
+    vectors = positions[neighbour] - positions[centre] + shifts @ cell  # [E, 3]
+    distances = np.sqrt((vectors * vectors).sum(axis=1))  # [E]
+    edge_start = np.zeros(n_atoms + 1, dtype=np.int64)
+    np.cumsum(np.bincount(centre, minlength=n_atoms), out=edge_start[1:])
+    return PairGeometry(centre=centre, neighbour=neighbour, vectors=vectors,
+                        distances=distances, edge_start=edge_start)
+
+
+def virial_to_stress(virial: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Stress [3, 3] (eV/Å³, ASE's sign) of a virial [3, 3] (eV) in a cell [3, 3] (Å)."""
+    symmetric = 0.5 * (virial + virial.T)
+    return symmetric / abs(float(np.linalg.det(cell)))
