@@ -254,7 +254,8 @@ def run_in_chunks(model_or_calculator: ModelOrCalculator, structures: Sequence[A
                 log_interval=max(n_steps, 1), trajectory=partials,
                 trajectory_interval=md.trajectory_interval, max_force_std=md.max_force_std,
                 uncertainty_action=md.uncertainty_action,
-                uncertainty_interval=md.uncertainty_interval, observers=[recorder, *observers],
+                uncertainty_interval=md.uncertainty_interval or md.sample_interval,
+                observers=[recorder, *observers],
                 progress=progress, dtype=dtype, device=device, start_step=begin,
                 append=begin > 0)
         except ReplicaUncertaintyExceeded as stop:

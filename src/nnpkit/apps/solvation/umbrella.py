@@ -80,7 +80,7 @@ def run_umbrella(model_or_calculator: ModelOrCalculator, structures: Atoms | Seq
         seed: the engine's seed (replica seeds derived from it).
         max_force_std: committee threshold, eV/Å; ``uncertainty_action`` ``"flag"``
             records windows over it, ``"stop"`` ends the run at the first;
-            ``uncertainty_interval``: steps between checks (default: every chunk's end).
+            ``uncertainty_interval``: steps between checks (default: ``sample_interval``).
         observers: further engine observers (called within each chunk).
         progress: a progress bar per chunk.
         dtype, device: the engine's precision and device.
