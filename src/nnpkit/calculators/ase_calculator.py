@@ -100,17 +100,23 @@ class NNPCalculator(Calculator):
                                neighbors=self.neighbors).to(self.device)
         return graph, want_stress
 
-    def _calculate_fast(self, properties: list[str] | None) -> None:
-        """The compiled path: neighbour list, then one kernel call chain, all float64."""
+    def _evaluate_fast(self, want_stress: bool, **options: bool) -> dict[str, Any]:
+        """The compiled path on ``self.atoms``: the element check, the neighbour list, then
+        one kernel call chain, all float64 (``options`` go to ``evaluate``)."""
         assert self.atoms is not None and self.fast_path is not None
-        want_stress = self._want_stress(properties)
         numbers = self.atoms.numbers
         if bool((self.fast_path.species_of_number[numbers] < 0).any()):
             self.model.species(torch.as_tensor(numbers))  # raises, naming the element
         positions, cell = self.atoms.positions, self.atoms.cell.array
         i, j, shifts = self.neighbors.update(positions, cell, self.atoms.pbc)
-        output = self.fast_path.evaluate(numbers, positions, cell, i, j,
-                                         shifts.astype(np.float64), stress=want_stress)
+        return self.fast_path.evaluate(numbers, positions, cell, i, j,
+                                       shifts.astype(np.float64), stress=want_stress,
+                                       **options)
+
+    def _calculate_fast(self, properties: list[str] | None) -> None:
+        """``self.results`` from the compiled path."""
+        want_stress = self._want_stress(properties)
+        output = self._evaluate_fast(want_stress)
         energy = float(output["energy"])
         self.results = {"energy": energy, "free_energy": energy,
                         "energies": output["energies"], "forces": output["forces"]}

@@ -86,16 +86,9 @@ class CommitteeCalculator(NNPCalculator):
 
     def _members_fast(self, properties: list[str] | None) -> dict[str, np.ndarray]:
         """Every member's predictions on the compiled path (as :meth:`_fill` takes them)."""
-        assert self.atoms is not None and isinstance(self.fast_path, FastCommittee)
+        assert isinstance(self.fast_path, FastCommittee)
         want_stress = self._want_stress(properties)
-        numbers = self.atoms.numbers
-        if bool((self.fast_path.species_of_number[numbers] < 0).any()):
-            self.model.species(torch.as_tensor(numbers))  # raises, naming the element
-        positions, cell = self.atoms.positions, self.atoms.cell.array
-        i, j, shifts = self.neighbors.update(positions, cell, self.atoms.pbc)
-        output = self.fast_path.evaluate(numbers, positions, cell, i, j,
-                                         shifts.astype(np.float64), stress=want_stress,
-                                         members=True)
+        output = self._evaluate_fast(want_stress, members=True)
         members = {"energy": output["member_energy"], "atomic_energies":
                    output["member_energies"], "forces": output["member_forces"]}
         if want_stress:
