@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from nnpkit.models.committee_fast import FastCommittee
 
 __all__ = ["FastBehlerParrinello", "FastPathNotice", "PairGeometry", "choose_fast_path",
-           "fast_path_for", "pair_geometry", "virial_to_stress"]
+           "evaluation_result", "fast_path_for", "pair_geometry", "virial_to_stress"]
 
 
 class FastPathNotice(UserWarning):
@@ -255,11 +255,19 @@ class FastBehlerParrinello:
         layout, arguments, features = self.features(numbers, pairs)
         energies, feature_grad = self.networks(layout, features)
         forces, virial = self.backward(feature_grad, arguments, pairs)
-        result: dict[str, np.ndarray | float] = {
-            "energy": float(energies.sum()), "energies": energies, "forces": forces}
-        if stress:
-            result["stress"] = virial_to_stress(virial, cell)
-        return result
+        return evaluation_result(energies, forces, virial, cell, stress)
+
+
+def evaluation_result(energies: np.ndarray, forces: np.ndarray, virial: np.ndarray,
+                      cell: np.ndarray, stress: bool) -> dict[str, np.ndarray | float]:
+    """``evaluate``'s dict from atomic energies [N] (eV), forces [N, 3] (eV/Å) and the
+    virial [3, 3] (eV): ``energy``, ``energies``, ``forces`` and, with ``stress``, the
+    stress [3, 3] (eV/Å³)."""
+    result: dict[str, np.ndarray | float] = {
+        "energy": float(energies.sum()), "energies": energies, "forces": forces}
+    if stress:
+        result["stress"] = virial_to_stress(virial, cell)
+    return result
 
 
 @dataclass(frozen=True)

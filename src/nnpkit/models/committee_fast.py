@@ -28,6 +28,7 @@ from nnpkit.errors import ModelFileError
 from nnpkit.models.bpnn_fast import (
     FastBehlerParrinello,
     PairGeometry,
+    evaluation_result,
     pair_geometry,
     virial_to_stress,
 )
@@ -117,11 +118,7 @@ class FastCommittee:
         energies /= n_members
         feature_grad /= n_members
         forces, virial = first.backward(feature_grad, arguments, pairs)
-        result: dict[str, np.ndarray | float] = {
-            "energy": float(energies.sum()), "energies": energies, "forces": forces}
-        if stress:
-            result["stress"] = virial_to_stress(virial, cell)
-        return result
+        return evaluation_result(energies, forces, virial, cell, stress)
 
     def _each_member(self, numbers: np.ndarray, pairs: PairGeometry, stress: bool
                      ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
