@@ -15,7 +15,10 @@ killed run resumes; the umbrella runs inside a stage resume from their checkpoin
 ``al``           label (farm, SQLite store, charge +1), train a committee, run biased
                  batched MD on it in every window, evaluate the committee spread of every
                  frame; frames over the threshold are labelled and the committee retrained,
-                 up to ``al_rounds`` times or until no window exceeds the threshold.
+                 up to ``al_rounds`` times or until no window exceeds the threshold. To
+                 continue a finished ``al`` stage, delete ``al.json`` and rerun with a larger
+                 ``--set al_rounds=N``: the rounds in ``al_state.json`` are kept and the last
+                 one's selection is labelled first (what a non-final round would have done).
 ``production``   umbrella windows on the final committee + MBAR; an unbiased run (wall only)
                  for the RDF.
 ``gfn2_profile`` the GFN2 windows continued to ``gfn2_profile_steps`` + MBAR (may run in a
@@ -320,6 +323,19 @@ def _spread(committee_path: Path, frames: list[list[Atoms]]) -> list[np.ndarray]
     return spreads
 
 
+def _select_and_label(cfg: NaWaterConfig, out: Path, state: dict, row: dict,
+                      explored: list[list[Atoms]], spreads: list[np.ndarray]) -> None:
+    """Label the (at most al_select_per_window) highest-spread frames over the threshold of
+    every window over it; records ``n_selected`` in ``row`` and the label report in ``state``."""
+    chosen = []
+    for k in row["windows_over"]:
+        order = np.argsort(spreads[k])[::-1][:cfg.al_select_per_window]
+        chosen += [explored[k][int(i)] for i in order
+                   if spreads[k][int(i)] > cfg.max_force_std_eV_per_A]
+    row["n_selected"] = len(chosen)
+    state["labels"].append(_label(chosen, out))
+
+
 def stage_al(cfg: NaWaterConfig, out: Path, progress: bool) -> dict:
     """Label the GFN2 frames, then train / explore / select / label rounds."""
     from nnpkit.apps.solvation.umbrella import run_umbrella
@@ -337,6 +353,15 @@ def stage_al(cfg: NaWaterConfig, out: Path, progress: bool) -> dict:
         state["labels"].append(_label(frames, out))
         write_json(state_path, state)
     starts = read(out / "window_starts.extxyz", ":")
+    last = state["rounds"][-1] if state["rounds"] else None
+    if (last is not None and last["windows_over"] and "n_selected" not in last
+            and last["round"] < cfg.al_rounds):
+        # a run continued with a larger al_rounds: label what its last round selected
+        committee_path = out / f"round_{last['round']}" / "committee"
+        explored = window_frames(out / f"round_{last['round']}" / "explore", n,
+                                 cfg.timestep_fs, 0)
+        _select_and_label(cfg, out, state, last, explored, _spread(committee_path, explored))
+        write_json(state_path, state)
     for round_ in range(len(state["rounds"]), cfg.al_rounds + 1):
         committee_path, train_s, metrics = _train(cfg, out, round_)
         committee = load_committee(committee_path)
@@ -367,13 +392,7 @@ def stage_al(cfg: NaWaterConfig, out: Path, progress: bool) -> dict:
         over = [k for k, s in enumerate(spreads) if s.max() > cfg.max_force_std_eV_per_A]
         row["windows_over"] = over
         if over and round_ < cfg.al_rounds:
-            chosen = []
-            for k in over:
-                order = np.argsort(spreads[k])[::-1][:cfg.al_select_per_window]
-                chosen += [explored[k][int(i)] for i in order
-                           if spreads[k][int(i)] > cfg.max_force_std_eV_per_A]
-            row["n_selected"] = len(chosen)
-            state["labels"].append(_label(chosen, out))
+            _select_and_label(cfg, out, state, row, explored, spreads)
         state["rounds"].append(row)
         write_json(state_path, state)
         if not over:
