@@ -20,6 +20,7 @@ from nnpkit.calculators import NNPCalculator
 from nnpkit.data.graph import atoms_to_graph
 from nnpkit.data.stats import DatasetStatistics
 from nnpkit.models import BehlerParrinello, BPNNConfig
+from nnpkit.models.committee import Committee
 
 #: A small configuration: a few radial and angular features, two hidden layers of 16.
 SMALL_CONFIG = {
@@ -118,6 +119,19 @@ def build_small_model(elements: Sequence[str]) -> BehlerParrinello:
             atoms_to_graph(atoms, model.cutoff) for atoms in _normalisation_structures(elements))
         _MODEL_CACHE[key] = model
     return copy.deepcopy(_MODEL_CACHE[key])
+
+
+def perturbed_committee(elements: Sequence[str], n_members: int = 3,
+                        seed: int = 3) -> Committee:
+    """A committee of :func:`build_small_model` and copies whose element networks are
+    perturbed by 0.05·N(0, 1) (seeded), so the members disagree."""
+    members = [build_small_model(elements) for _ in range(n_members)]
+    generator = torch.Generator().manual_seed(seed)
+    for member in members[1:]:
+        with torch.no_grad():
+            for parameter in member.element_networks.parameters():
+                parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
+    return Committee(members)
 
 
 @pytest.fixture

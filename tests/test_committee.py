@@ -19,7 +19,7 @@ from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read, write
 from ase.md.verlet import VelocityVerlet
-from conftest import build_small_model, statistics_for
+from conftest import build_small_model, perturbed_committee, statistics_for
 from scipy.stats import spearmanr
 
 from nnpkit.calculators import CommitteeCalculator, NNPCalculator, load_calculator
@@ -440,17 +440,6 @@ def test_cli_train_committee(copper_data: dict[str, Path], tmp_path: Path,
     assert len(load_committee(tmp_path / "run")) == 2
 
 
-def _perturbed_committee(elements: list[str], n_members: int = 3) -> Committee:
-    """The small model and copies with perturbed networks (members that disagree)."""
-    members = [build_small_model(elements) for _ in range(n_members)]
-    generator = torch.Generator().manual_seed(3)
-    for member in members[1:]:
-        with torch.no_grad():
-            for parameter in member.element_networks.parameters():
-                parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
-    return Committee(members)
-
-
 def test_batched_md_of_a_committee_compiled_equals_autograd() -> None:
     # 50 Langevin steps of three replicas of different sizes (float64, same seed): the
     # compiled committee path and autograd give the same trajectory (positions to 1e-8 Å)
@@ -460,7 +449,7 @@ def test_batched_md_of_a_committee_compiled_equals_autograd() -> None:
     from nnpkit.md import run_batched_md
     from nnpkit.models.committee_fast import FastCommittee
 
-    committee = _perturbed_committee(["H", "C", "O"])
+    committee = perturbed_committee(["H", "C", "O"])
     structures = [molecule("CH3CH2OH"), molecule("H2O"), molecule("CH3OH")]
     for seed, atoms in enumerate(structures):
         atoms.rattle(0.05, seed=seed)

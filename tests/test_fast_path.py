@@ -19,7 +19,7 @@ import pytest
 import torch
 from ase import Atoms
 from ase.build import fcc111, molecule
-from conftest import build_small_model, copper_cubic, cuau_triclinic, ethanol
+from conftest import build_small_model, copper_cubic, cuau_triclinic, ethanol, perturbed_committee
 
 from nnpkit.calculators import CommitteeCalculator, NNPCalculator
 from nnpkit.calculators.ase_calculator import FastPathNotice
@@ -190,17 +190,6 @@ def test_evaluate_sorts_shuffled_pairs_and_keeps_element_tables_per_structure() 
 # --- the compiled committee path (nnpkit.models.committee_fast) --------------------------
 
 
-def _committee_of(elements: list[str], n_members: int = 3) -> Committee:
-    """Members: the small model and copies with perturbed networks (distinct predictions)."""
-    members = [build_small_model(elements) for _ in range(n_members)]
-    generator = torch.Generator().manual_seed(21)
-    for member in members[1:]:
-        with torch.no_grad():
-            for parameter in member.element_networks.parameters():
-                parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
-    return Committee(members)
-
-
 def _committee_results(calculator: CommitteeCalculator, atoms: Atoms) -> dict[str, np.ndarray]:
     atoms = atoms.copy()
     atoms.calc = calculator
@@ -224,7 +213,7 @@ def test_compiled_committee_equals_autograd(name: str, atoms: Atoms, elements: l
                                             dtype: torch.dtype) -> None:
     # float64: the same arithmetic in another order, 1e-10 of the largest value; float32:
     # the networks round differently (autograd also rounds the geometry), 1e-5 relative
-    committee = _committee_of(elements)
+    committee = perturbed_committee(elements, seed=21)
     fast = CommitteeCalculator(committee, dtype=dtype, fast_path=True)
     slow = CommitteeCalculator(committee, dtype=dtype, fast_path=False)
     assert isinstance(fast.fast_path, FastCommittee) and slow.fast_path is None
@@ -249,7 +238,7 @@ def test_compiled_committee_on_a_batch_of_replicas_of_different_sizes() -> None:
     methanol.rattle(0.05, seed=4)
     structures = [ethanol(), molecule("H2O"), methanol, ethanol().repeat(1)]
     structures[3].rattle(0.1, seed=5)
-    committee = _committee_of(["H", "C", "O"], n_members=4)
+    committee = perturbed_committee(["H", "C", "O"], n_members=4, seed=21)
     outputs = []
     for fast_path in (True, False):
         state = state_from_atoms(structures, dtype=torch.float64)
@@ -272,7 +261,7 @@ def test_committee_members_with_their_own_features_give_the_same_numbers() -> No
     from nnpkit.models.bpnn_fast import fast_path_for
     from nnpkit.neighbors import neighbor_list
 
-    committee = _committee_of(["Cu", "Au"]).double()
+    committee = perturbed_committee(["Cu", "Au"], seed=21).double()
     shared, _ = fast_path_for(committee)
     separate, _ = fast_path_for(committee)
     assert isinstance(shared, FastCommittee) and isinstance(separate, FastCommittee)
