@@ -5,6 +5,9 @@ finite-difference vibrational analysis and transition-state check
 (:func:`vibrational_modes`, :func:`check_saddle`, :func:`check_minimum`), harmonic and
 ideal-gas thermochemistry, and the Cu(100) adatom diffusion paths that serve as the EMT
 reference (:mod:`nnpkit.paths.surfaces`). Everything works with any ASE calculator.
+Elasticity in Voigt notation (:mod:`nnpkit.paths.voigt`) and the moduli that follow from
+a stiffness (:mod:`nnpkit.paths.moduli`) are shared by the crystal and multiscale
+applications.
 """
 
 from nnpkit.paths.neb import NEBResult, relax, run_neb

@@ -26,7 +26,7 @@ from ase.calculators.calculator import Calculator
 
 from nnpkit.apps.crystals.inputs import require_periodic
 from nnpkit.apps.crystals.relax import RelaxationError, relax
-from nnpkit.apps.crystals.voigt import EV_PER_A3_TO_GPA, strained
+from nnpkit.paths.voigt import EV_PER_A3_TO_GPA, strained
 from nnpkit.calculators.batch import predict_structures
 from nnpkit.errors import REFERENCE_FAILURES, ConfigError, DataError
 

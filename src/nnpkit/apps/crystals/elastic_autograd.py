@@ -15,7 +15,7 @@ import torch
 from ase import Atoms
 
 from nnpkit.apps.crystals.inputs import require_periodic
-from nnpkit.apps.crystals.voigt import EV_PER_A3_TO_GPA
+from nnpkit.paths.voigt import EV_PER_A3_TO_GPA
 from nnpkit.calculators.ase_calculator import NNPCalculator
 from nnpkit.data.graph import atoms_to_graph
 from nnpkit.errors import ConfigError

@@ -20,7 +20,7 @@ from ase.calculators.calculator import Calculator
 
 from nnpkit.apps.crystals.inputs import require_periodic
 from nnpkit.apps.crystals.relax import RelaxationError, relax
-from nnpkit.apps.crystals.voigt import EV_PER_A3_TO_GPA
+from nnpkit.paths.voigt import EV_PER_A3_TO_GPA
 from nnpkit.errors import ConfigError, DataError
 
 __all__ = ["EOSFit", "EquationOfState", "equation_of_state", "fit_eos", "EOS_FORMS"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
-from nnpkit.apps.crystals.voigt import rotate_stiffness
+from nnpkit.paths.voigt import rotate_stiffness
 
 __all__ = ["CrystalSymmetry", "crystal_symmetry", "stiffness_symmetry_check",
            "symmetrize_stiffness"]
