@@ -12,7 +12,6 @@ from nnpkit.apps.crystals.elastic import ElasticTensor, elastic_tensor
 from nnpkit.apps.crystals.elastic_autograd import clamped_ion_elastic_autograd
 from nnpkit.apps.crystals.eos import EOSFit, EquationOfState, equation_of_state
 from nnpkit.apps.crystals.inputs import read_structure
-from nnpkit.paths.moduli import born_stability, elastic_moduli
 from nnpkit.apps.crystals.npt import NPTExpansion, npt_thermal_expansion
 from nnpkit.apps.crystals.phonons import PhononResult, force_constants, phonons
 from nnpkit.apps.crystals.qha import QHAResult, quasi_harmonic
@@ -30,6 +29,7 @@ from nnpkit.apps.crystals.workflow import (
     qha_summary,
 )
 from nnpkit.labeling.reference import resolve_calculator
+from nnpkit.paths.moduli import born_stability, elastic_moduli
 
 __all__ = [
     "ElasticTensor", "elastic_tensor", "clamped_ion_elastic_autograd",

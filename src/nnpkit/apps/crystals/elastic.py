@@ -26,9 +26,9 @@ from ase.calculators.calculator import Calculator
 
 from nnpkit.apps.crystals.inputs import require_periodic
 from nnpkit.apps.crystals.relax import RelaxationError, relax
-from nnpkit.paths.voigt import EV_PER_A3_TO_GPA, strained
 from nnpkit.calculators.batch import predict_structures
 from nnpkit.errors import REFERENCE_FAILURES, ConfigError, DataError
+from nnpkit.paths.voigt import EV_PER_A3_TO_GPA, strained
 
 __all__ = ["ElasticTensor", "elastic_tensor", "fit_stiffness", "DEFAULT_STRAIN_MAGNITUDES",
            "MAX_STRAIN_MAGNITUDE"]

@@ -15,10 +15,10 @@ import torch
 from ase import Atoms
 
 from nnpkit.apps.crystals.inputs import require_periodic
-from nnpkit.paths.voigt import EV_PER_A3_TO_GPA
 from nnpkit.calculators.ase_calculator import NNPCalculator
 from nnpkit.data.graph import atoms_to_graph
 from nnpkit.errors import ConfigError
+from nnpkit.paths.voigt import EV_PER_A3_TO_GPA
 
 __all__ = ["clamped_ion_elastic_autograd"]
 

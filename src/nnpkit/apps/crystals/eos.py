@@ -20,8 +20,8 @@ from ase.calculators.calculator import Calculator
 
 from nnpkit.apps.crystals.inputs import require_periodic
 from nnpkit.apps.crystals.relax import RelaxationError, relax
-from nnpkit.paths.voigt import EV_PER_A3_TO_GPA
 from nnpkit.errors import ConfigError, DataError
+from nnpkit.paths.voigt import EV_PER_A3_TO_GPA
 
 __all__ = ["EOSFit", "EquationOfState", "equation_of_state", "fit_eos", "EOS_FORMS"]
 

@@ -18,10 +18,10 @@ from ase.calculators.calculator import Calculator
 from nnpkit.apps.crystals.elastic import DEFAULT_STRAIN_MAGNITUDES, elastic_tensor
 from nnpkit.apps.crystals.eos import EquationOfState, equation_of_state
 from nnpkit.apps.crystals.inputs import require_periodic
-from nnpkit.paths.moduli import born_stability, elastic_moduli
 from nnpkit.apps.crystals.relax import relax
 from nnpkit.apps.crystals.symmetry import crystal_symmetry, stiffness_symmetry_check
 from nnpkit.labeling.reference import calculator_name
+from nnpkit.paths.moduli import born_stability, elastic_moduli
 
 __all__ = ["eos_summary", "elastic_summary", "phonon_summary", "qha_summary",
            "bulk_modulus_check"]
