@@ -13,6 +13,7 @@ from numpy.linalg import LinAlgError
 
 __all__ = [
     "REFERENCE_FAILURES",
+    "ConvergenceError",
     "NNPKitError",
     "DataError",
     "ConfigError",
@@ -56,6 +57,15 @@ class TrainingError(NNPKitError, RuntimeError):
 class TransitionStateError(NNPKitError, RuntimeError):
     """A stationary point is not what it was given as: a saddle without exactly one
     imaginary mode, or a minimum with one or more."""
+
+
+class ConvergenceError(NNPKitError, RuntimeError):
+    """A minimisation stopped before its force tolerance; ``residual_eV_per_A`` is the
+    largest remaining force, and the state is not a result."""
+
+    def __init__(self, message: str, residual_eV_per_A: float) -> None:
+        super().__init__(message)
+        self.residual_eV_per_A = float(residual_eV_per_A)
 
 
 #: What a failed reference calculation raises: ASE's ``CalculationFailed`` (``SCFError``

@@ -250,6 +250,7 @@ def _register_applications(commands: argparse._SubParsersAction) -> None:
     from nnpkit.cli.crystals import register as register_crystals
     from nnpkit.cli.growth import register as register_growth
     from nnpkit.cli.labeling import register as register_labeling
+    from nnpkit.cli.multiscale import register as register_multiscale
     from nnpkit.cli.nonadiabatic import register as register_nonadiabatic
     from nnpkit.cli.quantum import register as register_quantum
     from nnpkit.cli.rates import register as register_rates
@@ -258,6 +259,7 @@ def _register_applications(commands: argparse._SubParsersAction) -> None:
     register_crystals(commands)
     register_growth(commands)
     register_labeling(commands)
+    register_multiscale(commands)
     register_nonadiabatic(commands)
     register_quantum(commands)
     register_rates(commands)
