@@ -44,3 +44,31 @@ def test_run_names_unknown_keys_and_bad_values(tmp_path, capsys) -> None:
     error = capsys.readouterr().err
     assert "run.yaml: blend: unknown key" in error
     assert "run.yaml: coupling: Input should be 'bqce', 'bqcf' or 'sharp'" in error
+
+
+def test_run_writes_the_load_curve_the_dofs_and_the_pngs(tmp_path, capsys) -> None:
+    config = {"potential": str(MODEL), "coupling": "bqce",
+              "block": {"symbol": "Cu", "n_cells": [8, 8, 4]},
+              "region": {"radius_A": 4.0, "blend_width_A": 5.0},
+              "indenter": {"radius_A": 8.0, "depths_A": [0.3]},
+              "minimiser": {"fmax_eV_per_A": 0.01}, "fully_atomistic_reference": False,
+              "hertz_max_depth_A": 0.3, "output_dir": str(tmp_path / "out")}
+    path = tmp_path / "run.yaml"
+    path.write_text(json.dumps(config))
+    assert main(["multiscale", "run", str(path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    (row,) = summary["coupled"]["load_displacement"]
+    assert row["depth_A"] == 0.3
+    assert row["max_force_eV_per_A"] <= 0.01
+    # measured 0.460 eV/Å; Hertz with the Cauchy–Born (Vlassak–Nix) modulus of 137.7 GPa
+    # gives (4/3) E* √R d^1.5 = 0.53 eV/Å at d = 0.3 Å, R = 8 Å: within 25 % of it
+    hertz = summary["hertz"]
+    assert abs(row["load_eV_per_A"] / (4 / 3 * hertz["cauchy_born_indentation_modulus_GPa"]
+                                       / 160.21766208 * 8 ** 0.5 * 0.3 ** 1.5) - 1) < 0.25
+    assert abs(hertz["cauchy_born_indentation_modulus_GPa"] - 137.7) < 1.0
+    dofs = summary["coupled"]["degrees_of_freedom"]
+    assert dofs["free_dofs"] < 3 * dofs["lattice_sites"] / 2
+    for name in ("load_displacement", "displacement_field", "regions"):
+        assert Path(summary["files"][name]).read_bytes()[:4] == b"\x89PNG"
+    written = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert written["coupled"] == summary["coupled"]

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from ase import Atoms
 from ase.calculators.calculator import Calculator
 
 from nnpkit.apps.multiscale import plots
@@ -46,20 +47,22 @@ __all__ = ["multiscale_run", "multiscale_patch_test"]
 _INDENTATION_FACES = ("x0", "x1", "y0", "y1", "z0")
 
 
-def _potential(name: str) -> tuple[Calculator, float | None]:
-    """The calculator and, for a non-nnpkit one, None (its cutoff comes from the config)."""
-    calculator = resolve_calculator(name, dtype=torch.float64)
+def _setup(cfg: MultiscaleConfig | PatchTestConfig
+           ) -> tuple[Calculator, float | None, float, Atoms, FccBlock]:
+    """The calculator, the model's own cutoff (None for another calculator), the cutoff
+    used, the reference cell and the block of a config."""
+    calculator = resolve_calculator(cfg.potential, dtype=torch.float64)
     model = getattr(calculator, "model", None)
-    return calculator, (float(model.cutoff) if model is not None else None)
+    model_cutoff = float(model.cutoff) if model is not None else None
+    cell = reference_cell(cfg.block.symbol, calculator, cfg.block.lattice_constant_A)
+    a = cfg.block.lattice_constant_A or fcc_lattice_constant_A(cell)
+    block = FccBlock(cfg.block.symbol, a, cfg.block.n_cells)
+    cutoff = model_cutoff if model_cutoff is not None else cfg.cutoff_A
+    return calculator, model_cutoff, cutoff, cell, block
 
 
 def _write_json(path: Path, data: dict) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2) + "\n"))
-
-
-def _block(cfg_block: Any, cell: Any) -> FccBlock:
-    a = cfg_block.lattice_constant_A or fcc_lattice_constant_A(cell)
-    return FccBlock(cfg_block.symbol, a, tuple(cfg_block.n_cells))
 
 
 def multiscale_run(config: MultiscaleConfig | dict | str | os.PathLike,
@@ -75,10 +78,7 @@ def multiscale_run(config: MultiscaleConfig | dict | str | os.PathLike,
     cfg = config if isinstance(config, MultiscaleConfig) else \
         load_multiscale_config(config, overrides)
     out = Path(cfg.output_dir)
-    calculator, model_cutoff = _potential(cfg.potential)
-    cutoff = model_cutoff if model_cutoff is not None else cfg.cutoff_A
-    cell = reference_cell(cfg.block.symbol, calculator, cfg.block.lattice_constant_A)
-    block = _block(cfg.block, cell)
+    calculator, model_cutoff, cutoff, cell, block = _setup(cfg)
     size = block.size_A
     centre = (float(size[0] / 2), float(size[1] / 2), float(size[2]))
     indenter = SphericalIndenter(radius_A=cfg.indenter.radius_A, centre_x_A=centre[0],
@@ -155,10 +155,7 @@ def multiscale_patch_test(config: PatchTestConfig | dict | str | os.PathLike,
     cfg = config if isinstance(config, PatchTestConfig) else \
         load_patch_test_config(config, overrides)
     out = Path(cfg.output_dir)
-    calculator, model_cutoff = _potential(cfg.potential)
-    cutoff = model_cutoff if model_cutoff is not None else cfg.cutoff_A
-    cell = reference_cell(cfg.block.symbol, calculator, cfg.block.lattice_constant_A)
-    block = _block(cfg.block, cell)
+    calculator, _, cutoff, cell, block = _setup(cfg)
     result = patch_test(calculator, block, cfg.radius_A, cfg.blend_widths_A,
                         cfg.padding_A or 2 * cutoff, cell, couplings=cfg.couplings,
                         cutoff_A=cutoff, progress=cfg.progress)
