@@ -2,7 +2,7 @@
 against the atomistic radius and the handshake width.
 
     OMP_NUM_THREADS=1 python benchmarks/multiscale_indentation.py [--cells 12 12 6]
-        [--radii 7 10] [--widths 5 8] [--depths 0.4 0.8 1.2] [--levels 4]
+        [--radii 7 10] [--widths 5 8] [--depths 0.4 0.8 1.2] [--levels 4] [--margin A]
 
 The potential is the EMT-trained copper BPNN the tests ship (tests/data/cu100_adatom.nnp,
 float64), in both models. The block is clamped on its sides and bottom; a rigid sphere
@@ -35,6 +35,8 @@ def main() -> None:
     parser.add_argument("--depths", type=float, nargs="+", default=[0.4, 0.8, 1.2])
     parser.add_argument("--levels", type=int, default=4)
     parser.add_argument("--fmax", type=float, default=2e-3)
+    parser.add_argument("--margin", type=float, default=None,
+                        help="fine mesh beyond the handshake, Å (default: the padding)")
     args = parser.parse_args()
     set_thread_env(1)
     import numpy as np
@@ -72,7 +74,8 @@ def main() -> None:
                                      padding_A=5.0)
             try:
                 system = coupled_system(calc, block, region, "bqce", FACES, cell,
-                                        indenter=indenter, coarsening_levels=args.levels)
+                                        indenter=indenter, coarsening_levels=args.levels,
+                                        fine_margin_A=args.margin)
             except ConfigError as error:  # the region does not fit this block
                 rows.append({"atomistic_radius_A": radius, "blend_width_A": width,
                              "refused": str(error)})

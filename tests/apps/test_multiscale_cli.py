@@ -49,7 +49,7 @@ def test_run_names_unknown_keys_and_bad_values(tmp_path, capsys) -> None:
 def test_run_writes_the_load_curve_the_dofs_and_the_pngs(tmp_path, capsys) -> None:
     config = {"potential": str(MODEL), "coupling": "bqce",
               "block": {"symbol": "Cu", "n_cells": [8, 8, 4]},
-              "region": {"radius_A": 4.0, "blend_width_A": 5.0},
+              "region": {"radius_A": 4.0, "blend_width_A": 5.0, "fine_margin_A": 0.0},
               "indenter": {"radius_A": 8.0, "depths_A": [0.3]},
               "minimiser": {"fmax_eV_per_A": 0.01}, "fully_atomistic_reference": False,
               "hertz_max_depth_A": 0.3, "output_dir": str(tmp_path / "out")}

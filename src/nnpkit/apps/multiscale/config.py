@@ -31,6 +31,9 @@ class RegionConfig(StrictConfig):
     padding_A: float | None = Field(
         None, gt=0, description="Padding of full atoms beyond the handshake, Å (default: one "
                                 "cutoff for energy couplings, two for bqcf).")
+    fine_margin_A: float | None = Field(
+        None, ge=0, description="The mesh stays atomistic this far beyond the handshake, Å "
+                                "(default: the padding, so that no atom is interpolated).")
 
 
 class IndenterConfig(StrictConfig):

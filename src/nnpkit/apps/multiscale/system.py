@@ -102,7 +102,8 @@ def fully_atomistic_region(block: FccBlock, centre_A: tuple[float, float, float]
 def coupled_system(potential: Potential | Calculator, block: FccBlock, region: AtomisticRegion,
                    coupling: str, clamped_faces: tuple[str, ...], cell: Atoms,
                    indenter: SphericalIndenter | None = None, cutoff_A: float | None = None,
-                   coarsening_levels: int = 4) -> CoupledSystem:
+                   coarsening_levels: int = 4, fine_margin_A: float | None = None
+                   ) -> CoupledSystem:
     """Build the coupled model of ``block`` around ``region`` with ``potential``.
 
     Args:
@@ -116,9 +117,15 @@ def coupled_system(potential: Potential | Calculator, block: FccBlock, region: A
         indenter: optional rigid indenter.
         cutoff_A: the interaction range of an ASE calculator.
         coarsening_levels: coarse grids beyond the atomistic region.
+        fine_margin_A: the mesh stays atomistically resolved this far beyond the
+            handshake, Å; default the padding, so every padding atom is a node (a smaller
+            margin lets padding atoms follow the interpolation of coarser elements: fewer
+            degrees of freedom, a stiffer response near the handshake).
     """
     check_region_inside(block, region, clamped_faces)
-    mesh = build_mesh(block, region, coarsening_levels=coarsening_levels, margin_cells=0.0)
+    margin = region.padding_A if fine_margin_A is None else fine_margin_A
+    mesh = build_mesh(block, region, coarsening_levels=coarsening_levels,
+                      margin_cells=margin / block.lattice_constant_A)
     check_atoms_on_nodes(mesh, region)
     numbers = np.full(mesh.n_atoms, Atoms(block.symbol).numbers[0])
     atomistic = site_energies_for(potential, numbers, cutoff_A=cutoff_A)

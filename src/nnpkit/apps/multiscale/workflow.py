@@ -92,7 +92,8 @@ def multiscale_run(config: MultiscaleConfig | dict | str | os.PathLike,
                 "max_steps": cfg.minimiser.max_steps, "progress": cfg.progress}
     system = coupled_system(calculator, block, region, cfg.coupling, _INDENTATION_FACES, cell,
                             indenter=indenter, cutoff_A=cutoff,
-                            coarsening_levels=cfg.coarsening_levels)
+                            coarsening_levels=cfg.coarsening_levels,
+                            fine_margin_A=cfg.region.fine_margin_A)
     coupled = indent(system, cfg.indenter.depths_A, **settings)
     curves = {f"coupled ({cfg.coupling})": (coupled.depths_A, coupled.loads_eV_per_A)}
     summary: dict[str, Any] = {"coupling": cfg.coupling, "potential": cfg.potential,
