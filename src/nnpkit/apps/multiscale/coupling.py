@@ -10,8 +10,8 @@ atoms follow them (``y = X + interpolation @ U``, exactly the node for every ato
   are ``−∂E/∂U``; the ghost forces of a uniform strain decay with the handshake width
   (:mod:`nnpkit.apps.multiscale.patch_test` states the rate and the measured one).
 * ``sharp``, the naive energy coupling: the same with ``w`` the indicator of the outside
-  of the ball (atoms inside carry their whole site energy, elements whose centroid is
-  outside their whole W): the baseline with ghost forces of order one.
+  of the ball (atoms inside carry their whole site energy, atoms outside none, elements
+  the mean of their nodes' indicators): the baseline with ghost forces of order one.
 * ``bqcf``, blended forces: ``f_n = (1 − w_n) f_n^atom + w_n f_n^cont`` with the forces
   of the *unweighted* cluster energy and of the unweighted continuum; patch-test
   consistent (no ghost forces) but not the gradient of any energy.

@@ -79,10 +79,6 @@ class CoupledMesh:
         """Number of atoms in the cluster."""
         return int(len(self.atom_sites_A))
 
-    def centroids_A(self) -> np.ndarray:
-        """Element centroids [n_elements, 3], Å."""
-        return self.nodes_A[self.elements].mean(axis=1)
-
     def skfem_mesh(self):  # type: ignore[no-untyped-def]  # skfem has no type hints
         """The mesh as a scikit-fem ``MeshTet`` (nodes as columns)."""
         from skfem import MeshTet
