@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
+from nnpkit.units import EV_PER_A3_TO_GPA  # re-exported: 1 eV/Å³ in GPa
+
 __all__ = ["VOIGT_LABELS", "VOIGT_PAIRS", "strain_matrix", "strained", "voigt_to_tensor",
            "tensor_to_voigt", "rotate_stiffness", "EV_PER_A3_TO_GPA"]
 
@@ -19,8 +21,6 @@ VOIGT_LABELS: tuple[str, ...] = ("xx", "yy", "zz", "yz", "xz", "xy")
 #: The Cartesian index pair of each Voigt index.
 VOIGT_PAIRS: tuple[tuple[int, int], ...] = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
 
-#: 1 eV/Å³ in GPa.
-EV_PER_A3_TO_GPA: float = 160.21766208
 
 
 def strain_matrix(voigt_strain: np.ndarray) -> np.ndarray:

@@ -36,13 +36,10 @@ from ase.optimize import BFGS
 from nnpkit.data.graph import AtomicGraph, atoms_to_graph
 from nnpkit.errors import ConfigError, DataError, LabelingError
 from nnpkit.models.potential import Potential
+from nnpkit.paths.voigt import tensor_to_voigt
 from nnpkit.units import EV_PER_A3_TO_GPA
 
 __all__ = ["CauchyBorn", "CalculatorCauchyBorn", "relaxed_primitive_cell"]
-
-#: The Cartesian index pair of each Voigt index (ASE order xx, yy, zz, yz, xz, xy).
-_VOIGT_PAIRS: tuple[tuple[int, int], ...] = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
-
 
 def _require_bravais(cell: Atoms) -> None:
     if not bool(np.all(cell.pbc)):
@@ -63,7 +60,7 @@ def _stiffness_from_tangent(tangent: np.ndarray) -> np.ndarray:
     symmetrised, which is the second derivative of W(I + ε) in the symmetric strain ε)."""
     sym = 0.25 * (tangent + tangent.transpose(1, 0, 2, 3) + tangent.transpose(0, 1, 3, 2)
                   + tangent.transpose(1, 0, 3, 2))
-    voigt = np.array([[sym[i, j, k, l] for (k, l) in _VOIGT_PAIRS] for (i, j) in _VOIGT_PAIRS])
+    voigt = tensor_to_voigt(sym)
     return 0.5 * (voigt + voigt.T) * EV_PER_A3_TO_GPA
 
 
