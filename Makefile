@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[xtb,dft,farm,postgres,growth,stability,soap,crystals,solvation,multiscale,dev]"
+	$(BIN)/pip install -q -e ".[xtb,dft,farm,postgres,growth,stability,soap,crystals,solvation,multiscale,response,dev]"
 	touch $(STAMP)
 
 run: $(STAMP)

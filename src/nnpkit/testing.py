@@ -22,6 +22,8 @@ __all__ = [
     "check_finite_difference_stress",
     "check_extensivity",
     "check_batch_consistency",
+    "check_field_derivatives",
+    "check_field_equivariance",
     "run_all_checks",
 ]
 
@@ -147,6 +149,91 @@ def check_batch_consistency(model: Potential, structures: Sequence[Atoms]) -> No
             assert bool(torch.isnan(batched["stress"][index]).all()), (
                 f"structure {index} is not fully periodic but has a finite stress")
         offset += n
+
+
+def _field_properties(model: Potential, atoms: Atoms, field_V_per_A: np.ndarray | None = None,
+                      **wanted: bool) -> dict[str, np.ndarray]:
+    """compute_properties of one molecule (in a field), as float64 numpy arrays."""
+    import torch
+
+    from nnpkit.data.graph import atoms_to_graph
+    from nnpkit.derivatives import compute_properties
+
+    dtype = next(model.parameters()).dtype
+    graph = atoms_to_graph(atoms, model.cutoff, dtype)
+    if field_V_per_A is not None:
+        graph = graph.replace(field=torch.as_tensor(field_V_per_A, dtype=dtype).reshape(1, 3))
+    output = compute_properties(model, graph, **wanted)
+    return {key: value.detach().double().numpy() for key, value in output.items()}
+
+
+def check_field_derivatives(model: Potential, molecule: Atoms, field_V_per_A: float = 0.05,
+                            step: float = 1e-4, rtol: float = 1e-6, seed: int = 0) -> None:
+    """Dipole, polarizability, Born charges and forces in a field against central finite
+    differences (run in float64), at zero field and at a random field of the given size.
+
+    μ = −∂E/∂F against differences of E(F) (step V/Å), α = ∂μ/∂F against differences of
+    μ(F), α symmetric, Z*_i = ∂μ/∂R_i against differences of μ(R) (step Å), and the forces
+    in the field against differences of the energy in the field.
+    """
+    rng = np.random.default_rng(seed)
+    for field in (np.zeros(3), field_V_per_A * rng.normal(size=3) / np.sqrt(3.0)):
+        exact = _field_properties(model, molecule, field, forces=True, dipole=True,
+                                  polarizability=True, born_charges=True)
+        moment, alpha = np.zeros(3), np.zeros((3, 3))
+        for a in range(3):
+            shift = np.zeros(3)
+            shift[a] = step
+            plus = _field_properties(model, molecule, field + shift, forces=False, dipole=True)
+            minus = _field_properties(model, molecule, field - shift, forces=False, dipole=True)
+            moment[a] = -(plus["energy"][0] - minus["energy"][0]) / (2 * step)
+            alpha[:, a] = (plus["dipole"][0] - minus["dipole"][0]) / (2 * step)
+        scale = np.max(np.abs(exact["dipole"])) + np.max(np.abs(exact["polarizability"]))
+        _close(exact["dipole"][0], moment, rtol, rtol * scale, "dipole vs -dE/dF")
+        _close(exact["polarizability"][0], alpha, rtol, rtol * scale, "polarizability vs dμ/dF")
+        _close(exact["polarizability"][0], exact["polarizability"][0].T, 0.0, 1e-10,
+               "polarizability symmetry")
+        born = np.zeros((len(molecule), 3, 3))
+        forces = np.zeros((len(molecule), 3))
+        for i in range(len(molecule)):
+            for b in range(3):
+                moved = [molecule.copy(), molecule.copy()]
+                moved[0].positions[i, b] += step
+                moved[1].positions[i, b] -= step
+                plus, minus = (_field_properties(model, m, field, forces=False, dipole=True)
+                               for m in moved)
+                born[i, :, b] = (plus["dipole"][0] - minus["dipole"][0]) / (2 * step)
+                forces[i, b] = -(plus["energy"][0] - minus["energy"][0]) / (2 * step)
+        _close(exact["born_charges"], born, rtol, rtol * np.max(np.abs(born)) + 1e-9,
+               "Born charges vs dμ/dR")
+        _close(exact["forces"], forces, rtol, rtol * np.max(np.abs(forces)) + 1e-9,
+               "forces in the field vs -dE/dR")
+
+
+def check_field_equivariance(model: Potential, molecule: Atoms, rtol: float = 1e-6,
+                             seed: int = 0) -> None:
+    """μ → Rμ, α → RαRᵀ and Z*_i → R Z*_i Rᵀ under a random rotation of the molecule;
+    the atomic charges (if the model reports them) add up to ``info["charge"]`` to 1e-10;
+    and the Born charges obey Σ_i Z*_i = Q·I (the acoustic sum rule, Q = 0 for a neutral
+    molecule: a rigid translation t changes μ by Q t)."""
+    wanted = {"forces": False, "dipole": True, "polarizability": True, "born_charges": True}
+    exact = _field_properties(model, molecule, None, **wanted)
+    rotation = Rotation.random(random_state=seed).as_matrix()
+    rotated = molecule.copy()
+    rotated.positions = molecule.positions @ rotation.T
+    turned = _field_properties(model, rotated, None, **wanted)
+    scale = np.max(np.abs(exact["polarizability"])) + np.max(np.abs(exact["dipole"]))
+    _close(turned["dipole"][0], rotation @ exact["dipole"][0], rtol, rtol * scale,
+           "dipole under rotation")
+    _close(turned["polarizability"][0], rotation @ exact["polarizability"][0] @ rotation.T,
+           rtol, rtol * scale, "polarizability under rotation")
+    _close(turned["born_charges"], rotation @ exact["born_charges"] @ rotation.T, rtol,
+           rtol * np.max(np.abs(exact["born_charges"])), "Born charges under rotation")
+    total = float(molecule.info.get("charge", 0.0))
+    if "charges" in exact:
+        _close(exact["charges"].sum(), total, 0.0, 1e-10, "sum of the atomic charges")
+    _close(exact["born_charges"].sum(axis=0), total * np.eye(3), 0.0, 1e-8,
+           "acoustic sum rule of the Born charges")
 
 
 def run_all_checks(calculator: Calculator, molecule: Atoms, crystal: Atoms) -> None:

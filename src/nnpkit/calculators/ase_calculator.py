@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from nnpkit.data.graph import AtomicGraph, atoms_to_graph
 from nnpkit.derivatives import compute_properties
+from nnpkit.errors import ConfigError
 from nnpkit.models.bpnn_fast import FastPathNotice, choose_fast_path
 from nnpkit.models.potential import Potential
 from nnpkit.neighbors import VerletNeighborList
@@ -22,7 +24,10 @@ __all__ = ["NNPCalculator", "FastPathNotice"]
 
 class NNPCalculator(Calculator):
     """ASE calculator: energy, free_energy, forces, stress (periodic cells) and per-atom
-    energies from a trained nnpkit potential.
+    energies from a trained nnpkit potential; for models that respond to a field (the
+    charge-aware family) also the ``dipole`` (e·Å, origin at the coordinate origin) and
+    the atomic ``charges`` (e) as ASE properties, :meth:`get_polarizability` and
+    :meth:`get_born_charges`. The total charge is ``atoms.info["charge"]`` (e, default 0).
 
     Args:
         model: any Potential.
@@ -35,6 +40,9 @@ class NNPCalculator(Calculator):
         fast_path: the compiled low-latency path (:mod:`nnpkit.models.bpnn_fast`, float64,
             CPU) instead of autograd: None (default) uses it where the model supports it
             and says so in one line where not; True requires it; False never uses it.
+        external_field_V_per_A: a uniform electric field [3], V/Å, acting on the
+            structure (charge-aware models, molecules only): energies, forces and the
+            dipole are those in the field, so MD in a field runs through this calculator.
 
     Attributes:
         fast_path: the compiled evaluator in use, or None (autograd).
@@ -44,7 +52,8 @@ class NNPCalculator(Calculator):
 
     def __init__(self, model: Potential, device: str | torch.device = "cpu",
                  dtype: torch.dtype | None = None, metadata: dict | None = None,
-                 skin_A: float = 0.5, fast_path: bool | None = None, **kwargs: Any) -> None:
+                 skin_A: float = 0.5, fast_path: bool | None = None,
+                 external_field_V_per_A: Sequence[float] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.device = torch.device(device)
         if dtype is None:
@@ -57,6 +66,21 @@ class NNPCalculator(Calculator):
         self.metadata = metadata if metadata is not None else dict(model.metadata)
         self._stress_wanted = False
         self.neighbors = VerletNeighborList(self.model.cutoff, skin_A)
+        self.responds_to_field = bool(self.model.responds_to_field)
+        self.external_field = np.zeros(3)
+        if external_field_V_per_A is not None:
+            self.external_field = np.asarray(external_field_V_per_A, dtype=np.float64)
+            if self.external_field.shape != (3,):
+                raise ConfigError(f"external_field_V_per_A must be 3 numbers (V/Å), got "
+                                  f"{external_field_V_per_A!r}")
+            if not self.responds_to_field and np.any(self.external_field):
+                raise ConfigError(f"model kind {self.model.kind!r} has no coupling to an "
+                                  "electric field; external_field_V_per_A needs a "
+                                  "charge_aware model")
+        if self.responds_to_field:
+            self.implemented_properties = [*type(self).implemented_properties,
+                                           "dipole", "charges"]
+            fast_path = False if fast_path is None else fast_path
         self.fast_path = choose_fast_path(self.model, self.device, fast_path, "inference")
 
     def check_state(self, atoms: Atoms, tol: float = 1e-15) -> list[str]:
@@ -73,6 +97,8 @@ class NNPCalculator(Calculator):
                                ("pbc", previous.pbc, atoms.pbc)):
             if not np.array_equal(old, new):
                 changes.append(name)
+        if previous.info.get("charge", 0) != atoms.info.get("charge", 0):
+            changes.append("charge")  # the total charge is an input of charge-aware models
         for name in ("initial_magmoms", "initial_charges"):
             old_values, new_values = previous.arrays.get(name), atoms.arrays.get(name)
             if old_values is None or new_values is None:
@@ -98,6 +124,9 @@ class NNPCalculator(Calculator):
         want_stress = self._want_stress(properties)
         graph = atoms_to_graph(self.atoms, self.model.cutoff, dtype=self.dtype,
                                neighbors=self.neighbors).to(self.device)
+        if np.any(self.external_field):
+            graph = graph.replace(field=torch.as_tensor(
+                self.external_field, dtype=self.dtype, device=self.device).reshape(1, 3))
         return graph, want_stress
 
     def _evaluate_fast(self, want_stress: bool, **options: bool) -> dict[str, Any]:
@@ -131,7 +160,10 @@ class NNPCalculator(Calculator):
             self._calculate_fast(properties)
             return
         graph, want_stress = self._prepare(atoms, properties, system_changes)
-        output = compute_properties(self.model, graph, forces=True, stress=want_stress)
+        molecule = not bool(graph.pbc.any())
+        with_dipole = self.responds_to_field and molecule
+        output = compute_properties(self.model, graph, forces=True, stress=want_stress,
+                                    dipole=with_dipole)
         energy = float(output["energy"].detach().cpu()[0])
         self.results = {
             "energy": energy,
@@ -142,3 +174,30 @@ class NNPCalculator(Calculator):
         if want_stress:
             stress = output["stress"].detach().cpu().double().numpy()[0]
             self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
+        if "charges" in output:
+            self.results["charges"] = output["charges"].detach().cpu().double().numpy()
+        if with_dipole:
+            self.results["dipole"] = output["dipole"].detach().cpu().double().numpy()[0]
+
+    def _field_response(self, atoms: Atoms | None, **wanted: bool) -> dict[str, np.ndarray]:
+        """Field derivatives of ``atoms`` (in the calculator's field), as float64 arrays."""
+        if not self.responds_to_field:
+            raise ConfigError(f"model kind {self.model.kind!r} has no coupling to an "
+                              "electric field; polarizabilities and Born charges need a "
+                              "charge_aware model")
+        if atoms is None:
+            raise ConfigError("no structure: pass atoms or attach the calculator first")
+        if self.check_state(atoms):
+            self.reset()  # the cached results are of another structure
+        graph, _ = self._prepare(atoms, ["energy"], all_changes)
+        output = compute_properties(self.model, graph, forces=False, **wanted)
+        return {key: output[key].detach().cpu().double().numpy() for key in wanted}
+
+    def get_polarizability(self, atoms: Atoms | None = None) -> np.ndarray:
+        """Static dipole polarizability [3, 3], e·Å²/V (× 14.3996 for Å³): −∂²E/∂F²."""
+        return self._field_response(atoms or self.atoms, polarizability=True)[
+            "polarizability"][0]
+
+    def get_born_charges(self, atoms: Atoms | None = None) -> np.ndarray:
+        """Born effective charges [N, 3, 3], e: ``Z[i, a, b] = ∂μ_a/∂R_ib``."""
+        return self._field_response(atoms or self.atoms, born_charges=True)["born_charges"]

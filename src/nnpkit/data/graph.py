@@ -38,6 +38,13 @@ class AtomicGraph:
             labels reach 10^5 eV, beyond float32's resolution); NaN where absent.
         forces: reference forces [N, 3], eV/Å (NaN where absent).
         stress: reference stress [B, 3, 3], eV/Å³, ASE sign (NaN where absent).
+        charge: total charge of each structure [B], e (an input; default 0).
+        field: uniform external electric field on each structure [B, 3], V/Å (an input
+            the charge-aware models respond to; default 0).
+        dipole: reference dipole moment [B, 3], e·Å, origin at the coordinate origin
+            (NaN where absent).
+        polarizability: reference dipole polarizability [B, 3, 3], e·Å²/V (NaN where
+            absent; 1 e·Å²/V = 14.3996 Å³).
     """
 
     numbers: torch.Tensor
@@ -51,6 +58,22 @@ class AtomicGraph:
     energy: torch.Tensor
     forces: torch.Tensor
     stress: torch.Tensor
+    charge: torch.Tensor = None  # type: ignore[assignment]  # filled in __post_init__
+    field: torch.Tensor = None  # type: ignore[assignment]  # filled in __post_init__
+    dipole: torch.Tensor = None  # type: ignore[assignment]  # filled in __post_init__
+    polarizability: torch.Tensor = None  # type: ignore[assignment]  # filled in __post_init__
+
+    def __post_init__(self) -> None:
+        """Fill the optional response fields: no charge, no field, no response labels."""
+        b, like = self.n_atoms.shape[0], self.positions
+        if self.charge is None:
+            self.charge = like.new_zeros(b)  # [B]
+        if self.field is None:
+            self.field = like.new_zeros(b, 3)  # [B, 3]
+        if self.dipole is None:
+            self.dipole = like.new_full((b, 3), float("nan"))  # [B, 3]
+        if self.polarizability is None:
+            self.polarizability = like.new_full((b, 3, 3), float("nan"))  # [B, 3, 3]
 
     @property
     def n_structures(self) -> int:
@@ -74,6 +97,21 @@ class AtomicGraph:
             else:
                 changes[field.name] = value.to(device=device)
         return dataclasses.replace(self, **changes)
+
+
+def _response_labels(atoms: Atoms) -> tuple[float, np.ndarray, np.ndarray]:
+    """Total charge (``info["charge"]``, e, default 0), dipole [3] (e·Å) and
+    polarizability [3, 3] (e·Å²/V), NaN where absent; from the calculator's results or
+    ``atoms.info``."""
+    calc = atoms.calc
+    results = getattr(calc, "results", {}) if calc is not None else {}
+    charge = float(atoms.info.get("charge", 0.0))
+    found = {}
+    for key, shape in (("dipole", (3,)), ("polarizability", (3, 3))):
+        value = results.get(key, atoms.info.get(key))
+        found[key] = (np.full(shape, np.nan) if value is None
+                      else np.asarray(value, dtype=np.float64).reshape(shape))
+    return charge, found["dipole"], found["polarizability"]
 
 
 def _labels(atoms: Atoms) -> tuple[float, np.ndarray, np.ndarray]:
@@ -109,6 +147,7 @@ def atoms_to_graph(atoms: Atoms, cutoff: float, dtype: torch.dtype = torch.float
     else:
         i, j, shifts = neighbors.update(positions, cell, pbc)
     energy, forces, stress = _labels(atoms)
+    charge, dipole, polarizability = _response_labels(atoms)
     n = len(atoms)
     return AtomicGraph(
         numbers=torch.as_tensor(atoms.numbers, dtype=torch.long),  # [N]
@@ -122,6 +161,10 @@ def atoms_to_graph(atoms: Atoms, cutoff: float, dtype: torch.dtype = torch.float
         energy=torch.tensor([energy], dtype=torch.float64),  # [1]
         forces=torch.as_tensor(forces, dtype=dtype),  # [N, 3]
         stress=torch.as_tensor(stress, dtype=dtype).unsqueeze(0),  # [1, 3, 3]
+        charge=torch.tensor([charge], dtype=dtype),  # [1]
+        field=torch.zeros(1, 3, dtype=dtype),  # [1, 3]
+        dipole=torch.as_tensor(dipole, dtype=dtype).unsqueeze(0),  # [1, 3]
+        polarizability=torch.as_tensor(polarizability, dtype=dtype).unsqueeze(0),  # [1, 3, 3]
     )
 
 
@@ -143,6 +186,10 @@ def collate(graphs: Sequence[AtomicGraph]) -> AtomicGraph:
         energy=torch.cat([g.energy for g in graphs]),
         forces=torch.cat([g.forces for g in graphs]),
         stress=torch.cat([g.stress for g in graphs]),
+        charge=torch.cat([g.charge for g in graphs]),
+        field=torch.cat([g.field for g in graphs]),
+        dipole=torch.cat([g.dipole for g in graphs]),
+        polarizability=torch.cat([g.polarizability for g in graphs]),
     )
 
 

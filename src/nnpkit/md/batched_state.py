@@ -51,6 +51,8 @@ class BatchedState:
         bias_energy: the bias's part of ``energy`` [B], eV, float64 (zero without a bias).
         step: MD steps done.
         stress_step: the step at which ``stress`` was last computed (-1: never).
+        charge: total charge of each replica [B], e (``info["charge"]``; an input of the
+            charge-aware models), float64.
     """
 
     positions: torch.Tensor
@@ -67,6 +69,13 @@ class BatchedState:
     bias_energy: torch.Tensor
     step: int = 0
     stress_step: int = -1
+    charge: torch.Tensor = None  # type: ignore[assignment]  # filled in __post_init__
+
+    def __post_init__(self) -> None:
+        """Neutral replicas unless a charge is given."""
+        if self.charge is None:
+            self.charge = torch.zeros(self.n_atoms.shape[0], dtype=torch.float64,
+                                      device=self.positions.device)  # [B]
 
     @property
     def n_replicas(self) -> int:
@@ -111,6 +120,8 @@ def state_from_atoms(structures: Sequence[Atoms], dtype: torch.dtype = torch.flo
         forces=torch.zeros(n_total, 3, dtype=dtype, device=device),
         stress=torch.full((len(structures), 3, 3), float("nan"), dtype=dtype, device=device),
         bias_energy=torch.zeros(len(structures), dtype=torch.float64, device=device),
+        charge=torch.tensor([float(a.info.get("charge", 0.0)) for a in structures],
+                            dtype=torch.float64, device=device),  # [B]
     )
 
 

@@ -102,7 +102,7 @@ class ModelForceField:
             numbers=state.numbers, positions=state.positions, cell=state.cell, pbc=state.pbc,
             batch=state.batch, edge_index=edge_index, cell_shifts=shifts,
             n_atoms=state.n_atoms, energy=self._no_energy, forces=self._no_forces,
-            stress=self._no_stress)
+            stress=self._no_stress, charge=state.charge.to(state.positions.dtype))
 
     def __call__(self, state: BatchedState, need_stress: bool) -> None:
         if self.fast_path is not None and not need_stress:

@@ -20,7 +20,8 @@ from nnpkit.models.potential import Potential
 from nnpkit.nn.mlp import MLP
 from nnpkit.nn.symmetry_functions import SymmetryFunctions
 
-__all__ = ["BPNNConfig", "BehlerParrinello"]
+__all__ = ["BPNNConfig", "BehlerParrinello", "fit_descriptor_normalization",
+           "descriptor_from_config", "element_network_outputs"]
 
 
 class BPNNConfig(BaseModel):
@@ -40,6 +41,61 @@ class BPNNConfig(BaseModel):
         "silu", description="Activation of the element networks.")
 
 
+def descriptor_from_config(config: BPNNConfig | BaseModel, n_elements: int
+                           ) -> SymmetryFunctions:
+    """The symmetry functions a BPNN-style config describes (its ``cutoff_A``,
+    ``angular_cutoff_A``, ``n_radial``, ``n_angular_radial`` and ``zetas``)."""
+    settings = config.model_dump()
+    if settings["angular_cutoff_A"] > settings["cutoff_A"]:
+        raise ValueError("angular_cutoff_A must not exceed cutoff_A")
+    return SymmetryFunctions(
+        n_elements=n_elements, cutoff_radius=settings["cutoff_A"],
+        angular_cutoff_radius=settings["angular_cutoff_A"], n_radial=settings["n_radial"],
+        n_angular_radial=settings["n_angular_radial"], zetas=tuple(settings["zetas"]))
+
+
+def element_network_outputs(networks: nn.ModuleList, features: torch.Tensor,
+                            species: torch.Tensor, n_outputs: int) -> torch.Tensor:
+    """Each atom's features [N, F] through its element's network: outputs [N, n_outputs]."""
+    outputs = features.new_zeros(features.shape[0], n_outputs)  # [N, n_outputs]
+    for s, network in enumerate(networks):
+        atoms_of_s = torch.nonzero(species == s).squeeze(1)
+        if atoms_of_s.numel():
+            outputs = outputs.index_put((atoms_of_s,), network(features[atoms_of_s]))
+    return outputs
+
+
+@torch.no_grad()
+def fit_descriptor_normalization(model: Potential, descriptor: SymmetryFunctions,
+                                 graphs: Iterable[AtomicGraph]) -> None:
+    """Fill ``model.feature_mean`` / ``model.feature_std`` ([S, F]) with the per-element
+    mean and std of ``descriptor`` over (a sample of) training graphs; elements absent
+    from the sample keep theirs."""
+    mean_buffer: torch.Tensor = model.get_buffer("feature_mean")
+    std_buffer: torch.Tensor = model.get_buffer("feature_std")
+    total = torch.zeros_like(mean_buffer, dtype=torch.float64)
+    total_sq = torch.zeros_like(total)
+    count = torch.zeros(len(model.elements), dtype=torch.float64)
+    for graph in graphs:
+        graph = graph.to(device=mean_buffer.device, dtype=torch.float64)
+        species = model.species(graph.numbers)
+        features = descriptor.double()(species, graph.edge_index, edge_vectors(graph))
+        total.index_add_(0, species, features)
+        total_sq.index_add_(0, species, features**2)
+        count += torch.bincount(species, minlength=len(model.elements)).double()
+    descriptor.to(mean_buffer.dtype)
+    seen = count > 0
+    mean = total[seen] / count[seen, None]
+    variance = (total_sq[seen] / count[seen, None] - mean**2).clamp_min(0.0)
+    mean_buffer[seen] = mean.to(mean_buffer.dtype)
+    # Features that hardly vary (e.g. the shortest radial shift, absent element pairs)
+    # get a floor on their scale: dividing by a tiny std would blow up any atom that
+    # sits a little outside the training distribution.
+    std = variance.sqrt()
+    floor = torch.maximum(1e-2 * std.amax(dim=1, keepdim=True), torch.full_like(std, 1e-3))
+    std_buffer[seen] = torch.maximum(std, floor).to(std_buffer.dtype)
+
+
 class BehlerParrinello(Potential):
     """Behler–Parrinello NNP: per-element MLPs on element-resolved ACSF."""
 
@@ -50,13 +106,8 @@ class BehlerParrinello(Potential):
     def __init__(self, elements: list[str], config: BPNNConfig,
                  statistics: DatasetStatistics | None = None) -> None:
         super().__init__(elements, config.cutoff_A)
-        if config.angular_cutoff_A > config.cutoff_A:
-            raise ValueError("angular_cutoff_A must not exceed cutoff_A")
         self.config = config
-        self.descriptor = SymmetryFunctions(
-            n_elements=len(elements), cutoff_radius=config.cutoff_A,
-            angular_cutoff_radius=config.angular_cutoff_A, n_radial=config.n_radial,
-            n_angular_radial=config.n_angular_radial, zetas=tuple(config.zetas))
+        self.descriptor = descriptor_from_config(config, len(elements))
         n_features = self.descriptor.n_features
         self.element_networks = nn.ModuleList(
             MLP(n_features, config.hidden, 1, config.activation) for _ in elements)
@@ -70,39 +121,15 @@ class BehlerParrinello(Potential):
     @torch.no_grad()
     def fit_feature_normalization(self, graphs: Iterable[AtomicGraph]) -> None:
         """Set the per-element feature mean and std from (a sample of) training graphs."""
-        total = torch.zeros_like(self.feature_mean, dtype=torch.float64)
-        total_sq = torch.zeros_like(total)
-        count = torch.zeros(len(self.elements), dtype=torch.float64)
-        for graph in graphs:
-            graph = graph.to(device=self.feature_mean.device, dtype=torch.float64)
-            species = self.species(graph.numbers)
-            features = self.descriptor.double()(species, graph.edge_index, edge_vectors(graph))
-            total.index_add_(0, species, features)
-            total_sq.index_add_(0, species, features**2)
-            count += torch.bincount(species, minlength=len(self.elements)).double()
-        self.descriptor.to(self.feature_mean.dtype)
-        seen = count > 0
-        mean = total[seen] / count[seen, None]
-        variance = (total_sq[seen] / count[seen, None] - mean**2).clamp_min(0.0)
-        self.feature_mean[seen] = mean.to(self.feature_mean.dtype)
-        # Features that hardly vary (e.g. the shortest radial shift, absent element pairs)
-        # get a floor on their scale: dividing by a tiny std would blow up any atom that
-        # sits a little outside the training distribution.
-        std = variance.sqrt()
-        floor = torch.maximum(1e-2 * std.amax(dim=1, keepdim=True), torch.full_like(std, 1e-3))
-        self.feature_std[seen] = torch.maximum(std, floor).to(self.feature_std.dtype)
+        fit_descriptor_normalization(self, self.descriptor, graphs)
 
     def atomic_energies(self, graph: AtomicGraph) -> torch.Tensor:
         """Energy of each atom [N], eV."""
         species = self.species(graph.numbers)  # [N]
         features = self.descriptor(species, graph.edge_index, edge_vectors(graph))  # [N, F]
         features = (features - self.feature_mean[species]) / self.feature_std[species]
-        atomic = features.new_zeros(features.shape[0])  # [N]
-        for s, network in enumerate(self.element_networks):
-            atoms_of_s = torch.nonzero(species == s).squeeze(1)
-            if atoms_of_s.numel():
-                atomic = atomic.index_put((atoms_of_s,), network(features[atoms_of_s]).squeeze(-1))
-        return self.scale_and_shift(atomic, species)
+        atomic = element_network_outputs(self.element_networks, features, species, 1)
+        return self.scale_and_shift(atomic.squeeze(-1), species)  # [N]
 
     def hyperparameters(self) -> dict:
         """The model config as a JSON-ready dict."""

@@ -56,7 +56,9 @@ def save_model(path: str | os.PathLike, model: Potential, statistics: DatasetSta
         "elements": list(model.elements),
         "cutoff_A": model.cutoff,
         "dtype": _dtype_name(model),
-        "units": {"energy": "eV", "length": "Å", "forces": "eV/Å", "stress": "eV/Å³"},
+        "units": {"energy": "eV", "length": "Å", "forces": "eV/Å", "stress": "eV/Å³",
+                  "charge": "e", "field": "V/Å", "dipole": "e·Å",
+                  "polarizability": "e·Å²/V"},
         "statistics": statistics.to_dict(),
         "nnpkit_version": nnpkit.__version__,
     }

@@ -30,6 +30,9 @@ class Potential(nn.Module):
     """
 
     kind: ClassVar[str] = ""
+    #: whether the energy depends on ``graph.field`` (and ``graph.charge``): only such
+    #: models have dipoles, polarizabilities and Born charges (:mod:`nnpkit.derivatives`)
+    responds_to_field: ClassVar[bool] = False
     metadata: dict
     species_of_number: torch.Tensor
     reference_energies: torch.Tensor
@@ -101,6 +104,10 @@ class Potential(nn.Module):
 
     def fit_feature_normalization(self, graphs: Iterable[AtomicGraph]) -> None:
         """Adapt input normalisation to (a sample of) the training graphs; default: none."""
+
+    def record_training_charges(self, charges: torch.Tensor) -> None:
+        """Take note of the total charges [B] (e) of the training structures; default:
+        nothing (models that respond to charge refuse charges they were not trained on)."""
 
     def atomic_energies(self, graph: AtomicGraph) -> torch.Tensor:
         """Energy of each atom [N], eV. Must be differentiable in positions and cell."""

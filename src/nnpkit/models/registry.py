@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from nnpkit.data.stats import DatasetStatistics
 from nnpkit.errors import ConfigError
 from nnpkit.models.bpnn import BehlerParrinello, BPNNConfig
+from nnpkit.models.charge_aware import ChargeAwareConfig, ChargeAwarePotential
 from nnpkit.models.equivariant import EquivariantConfig, EquivariantPotential
 from nnpkit.models.potential import Potential
 
@@ -15,6 +16,7 @@ __all__ = ["MODEL_REGISTRY", "build_model", "model_config_class"]
 MODEL_REGISTRY: dict[str, tuple[type[BaseModel], type[Potential]]] = {
     "bpnn": (BPNNConfig, BehlerParrinello),
     "equivariant": (EquivariantConfig, EquivariantPotential),
+    "charge_aware": (ChargeAwareConfig, ChargeAwarePotential),
 }
 
 
