@@ -3,7 +3,11 @@
 Every structure comes back as a fresh :class:`ase.Atoms` (numbers, positions, cell, pbc)
 with a :class:`~ase.calculators.singlepoint.SinglePointCalculator` that holds the labels
 found, in ASE units: ``energy`` (eV), ``forces`` (eV/Å, shape ``[n_atoms, 3]``) and
-``stress`` (eV/Å³, ASE Voigt order ``[xx, yy, zz, yz, xz, xy]``, periodic structures only).
+``stress`` (eV/Å³, ASE Voigt order ``[xx, yy, zz, yz, xz, xy]``, periodic structures only)
+and ``dipole`` (e·Å, ``[3]``, about the coordinate origin). The static polarizability
+(e·Å²/V, ``[3, 3]``), which ASE's calculators have no property for, is kept in
+``atoms.info["polarizability"]``, and the total charge (e, an integer) in
+``atoms.info["charge"]``.
 """
 
 from __future__ import annotations
@@ -23,14 +27,16 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.db.core import reserved_keys
+from ase.db.row import AtomsRow
 from ase.io import ParseError
 from ase.io.formats import UnknownFileTypeError, string2index
 
 from nnpkit.errors import DataError
 from nnpkit.file_writes import atomic_write
 
-__all__ = ["LabelKeys", "STRUCTURE_FILE_ERRORS", "database_errors", "read_structure",
-           "read_structures",
+__all__ = ["LabelKeys", "STRUCTURE_FILE_ERRORS", "database_errors", "is_row_key",
+           "integer_charge_value",
+           "read_structure", "read_structures",
            "write_structures", "write_database"]
 
 #: What ASE's readers raise for a file that is not a readable structure file (measured
@@ -50,6 +56,10 @@ def database_errors() -> tuple[type[Exception], ...]:
     return (*STRUCTURE_FILE_ERRORS, ImportError, *driver)
 
 QUANTITIES = ("energy", "forces", "stress")
+#: Response labels: ``dipole`` on the calculator (an ASE property), ``polarizability`` in
+#: ``info`` (ASE's SinglePointCalculator takes only ASE's properties).
+RESPONSE_QUANTITIES = ("dipole", "polarizability")
+_SHAPES = {"dipole": (3,), "polarizability": (3, 3)}
 _DB_URL_PREFIXES = ("postgresql://", "postgres://", "mysql://", "mariadb://")
 _SQLITE_PREFIX = "sqlite:///"
 # Per-atom arrays that ASE's database stores itself.
@@ -64,6 +74,15 @@ _ATOMS_ARRAYS = (
 )
 
 
+def is_row_key(key: str, value: Any) -> bool:
+    """Whether an ``info`` entry can be an ASE database row's key-value pair: a scalar under
+    a name that is neither reserved nor shadowed by an attribute of the row (``row.charge``
+    is the sum of the initial charges, so ``info["charge"]`` goes into the row's data)."""
+    scalar = isinstance(value, (bool, int, float, str, np.number, np.bool_))
+    return (scalar and key.isidentifier() and key not in reserved_keys
+            and not hasattr(AtomsRow, key))
+
+
 @dataclass(frozen=True)
 class LabelKeys:
     """The names under which the labels are looked up (e.g. ``REF_energy`` for ACE/MACE data)."""
@@ -71,6 +90,8 @@ class LabelKeys:
     energy: str = "energy"
     forces: str = "forces"
     stress: str = "stress"
+    dipole: str = "dipole"
+    polarizability: str = "polarizability"
 
 
 def _database_target(source: str) -> tuple[str, str] | None:
@@ -162,6 +183,50 @@ def _normalise(
     raise DataError(f"{where}: stress must have shape (6,) or (3, 3), got {array.shape}")
 
 
+def _response(quantity: str, value: Any, source: str, i: int, key: str) -> np.ndarray:
+    """Check a dipole ([3]) or polarizability ([3, 3]; 9 values accepted) label."""
+    where = f"{source}: structure {i} label {key!r}"
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{where} is not numeric ({exc})") from exc
+    shape = _SHAPES[quantity]
+    if quantity == "polarizability" and array.shape == (9,):
+        array = array.reshape(3, 3)
+    if array.shape != shape:
+        raise DataError(f"{where}: {quantity} must have shape {shape}, got {array.shape}")
+    return array.copy()
+
+
+def integer_charge_value(value: Any) -> int:
+    """A total charge (e) as an int.
+
+    Raises:
+        ValueError: ``value`` is not a number or not integer-valued (the message says
+            which); callers turn it into the error type of their layer.
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{value!r} is not a number (total charge, e)") from exc
+    if not np.isfinite(number) or number != round(number):
+        raise ValueError(f"{number:g} is not an integer (total charge, e)")
+    return int(round(number))
+
+
+def _charge(atoms: Atoms, row: Any | None, source: str, i: int) -> int | None:
+    """The total charge of ``info["charge"]`` (or the row's key), checked integer-valued."""
+    value = atoms.info.get("charge")
+    if value is None and row is not None:
+        value = row.data.get("charge")  # not a key: row.charge is the initial charges' sum
+    if value is None:
+        return None
+    try:
+        return integer_charge_value(value)
+    except ValueError as exc:
+        raise DataError(f"{source}: structure {i} key 'charge' = {exc}") from exc
+
+
 def _labelled_copy(
     atoms: Atoms,
     row: Any | None,
@@ -191,11 +256,24 @@ def _labelled_copy(
                 )
             continue
         results[quantity] = _normalise(quantity, value, len(fresh), source, i, key)
+    response: dict[str, np.ndarray] = {}
+    for quantity in RESPONSE_QUANTITIES:
+        key = getattr(keys, quantity)
+        value, _ = _lookup(quantity, key, atoms, row)
+        if value is not None:
+            response[quantity] = _response(quantity, value, source, i, key)
+    if "dipole" in response:
+        results["dipole"] = response["dipole"]
     if results:
         fresh.calc = SinglePointCalculator(fresh, **results)
     # keep descriptive info (config_type, ...), not the labels now on the calculator
-    label_keys = {getattr(keys, quantity) for quantity in QUANTITIES}
+    label_keys = {getattr(keys, quantity) for quantity in (*QUANTITIES, *RESPONSE_QUANTITIES)}
     fresh.info.update({k: v for k, v in atoms.info.items() if k not in label_keys})
+    if "polarizability" in response:
+        fresh.info["polarizability"] = response["polarizability"]  # [3, 3], e·Å²/V
+    charge = _charge(atoms, row, source, i)
+    if charge is not None:
+        fresh.info["charge"] = charge
     fresh.info["nnpkit_source_index"] = i
     return fresh
 
@@ -237,11 +315,16 @@ def read_structures(
 
     Returns:
         New Atoms, one per structure, each with a SinglePointCalculator holding energy (eV),
-        forces (eV/Å, ``[n_atoms, 3]``) and stress (eV/Å³, Voigt ``[6]``) where found, and
-        ``info["nnpkit_source_index"]``, the structure's position in the source.
+        forces (eV/Å, ``[n_atoms, 3]``), stress (eV/Å³, Voigt ``[6]``) and dipole (e·Å,
+        ``[3]``) where found; ``info["polarizability"]`` (e·Å²/V, ``[3, 3]``) and
+        ``info["charge"]`` (e, int) where found; and ``info["nnpkit_source_index"]``, the
+        structure's position in the source. Dipole and polarizability are looked up, under
+        ``keys.dipole`` and ``keys.polarizability``, in the calculator results, ``info``,
+        and a database row's key-value pairs and data.
 
     Raises:
-        DataError: missing or unreadable source, a required label missing, a bad shape.
+        DataError: missing or unreadable source, a required label missing, a bad shape, a
+            charge that is not an integer (naming the file, the structure and the key).
     """
     keys = keys or LabelKeys()
     unknown = [q for q in require if q not in QUANTITIES]
@@ -283,7 +366,7 @@ def _writable_copy(atoms: Atoms) -> Atoms:
     copy = atoms.copy()
     results = {} if atoms.calc is None else getattr(atoms.calc, "results", {})
     labels: dict[str, Any] = {
-        q: np.copy(results[q]) for q in QUANTITIES if results.get(q) is not None
+        q: np.copy(results[q]) for q in (*QUANTITIES, "dipole") if results.get(q) is not None
     }
     if "energy" in labels:
         labels["energy"] = float(labels["energy"])
@@ -293,7 +376,8 @@ def _writable_copy(atoms: Atoms) -> Atoms:
 
 
 def write_structures(path: str | os.PathLike, structures: Sequence[Atoms]) -> None:
-    """Write structures to an extxyz file atomically, keeping their energy/forces/stress labels.
+    """Write structures to an extxyz file atomically, keeping their energy/forces/stress/dipole
+    labels and their info (``polarizability`` ``[3, 3]``, ``charge``, names, ...).
 
     The file is written to a temporary file in the same directory, flushed to disk and then
     moved over ``path`` with :func:`os.replace`, so a reader never sees a half-written file and
@@ -310,8 +394,9 @@ def write_database(
 
     Calculator labels (energy, forces, stress) are stored as the row's standard properties;
     extra per-atom arrays (e.g. ``REF_forces``) and non-scalar info go into ``row.data`` and
-    scalar info (e.g. ``REF_energy``) into the row's key-value pairs, so :func:`read_structures`
-    finds custom keys again. ``key_value_pairs`` are added to every row.
+    scalar info (e.g. ``REF_energy``) into the row's key-value pairs (:func:`is_row_key`;
+    ``charge`` goes into the data), so :func:`read_structures` finds custom keys again.
+    ``key_value_pairs`` are added to every row.
 
     Returns:
         The ids of the rows written.
@@ -324,8 +409,7 @@ def write_database(
             kvp: dict[str, Any] = {}
             data: dict[str, Any] = {}
             for key, value in atoms.info.items():
-                scalar = isinstance(value, (bool, int, float, str, np.number, np.bool_))
-                if scalar and key.isidentifier() and key not in reserved_keys:
+                if is_row_key(key, value):
                     kvp[key] = value.item() if isinstance(value, np.generic) else value
                 else:
                     data[key] = value

@@ -19,16 +19,18 @@ __all__ = ["validate_structures"]
 
 # Below this, a cell volume (Å³) or periodic vector length (Å) counts as degenerate.
 _DEGENERATE_TOLERANCE = 1e-6
-_LABELS = ("energy", "free_energy", "forces", "stress")
+_LABELS = ("energy", "free_energy", "forces", "stress", "dipole")
 
 
 def _check_finite(atoms: Atoms, where: str) -> None:
-    """Positions, cell and calculator labels must be finite numbers."""
+    """Positions, cell, calculator labels and the polarizability must be finite numbers."""
     quantities = {"positions": atoms.get_positions(), "cell": np.array(atoms.get_cell())}
     results = {} if atoms.calc is None else getattr(atoms.calc, "results", {})
     for label in _LABELS:
         if results.get(label) is not None:
             quantities[label] = np.asarray(results[label], dtype=float)
+    if atoms.info.get("polarizability") is not None:
+        quantities["polarizability"] = np.asarray(atoms.info["polarizability"], dtype=float)
     for name, values in quantities.items():
         bad = ~np.isfinite(values)
         if bad.any():
@@ -99,7 +101,8 @@ def validate_structures(
     """Check structures for problems that would silently spoil training.
 
     Checks, per structure: at least one atom; finite positions, cell, and calculator labels
-    (energy eV, forces eV/Å ``[n_atoms, 3]``, stress eV/Å³); a non-degenerate cell along the
+    (energy eV, forces eV/Å ``[n_atoms, 3]``, stress eV/Å³, dipole e·Å ``[3]``) and
+    ``info["polarizability"]`` (e·Å²/V ``[3, 3]``); a non-degenerate cell along the
     periodic directions; no pair of atoms (periodic images included) closer than
     ``min_distance_A`` (Å); and, if ``elements`` is given, only those elements.
 

@@ -137,11 +137,14 @@ def label_to_store(
 
     Args:
         structures: the structures (not modified); labels are energy (eV), forces
-            ([n_atoms, 3], eV/Å) and, for fully periodic cells, stress ([6], eV/Å³).
+            ([n_atoms, 3], eV/Å) and, for fully periodic cells, stress ([6], eV/Å³); with
+            a PySCF method of option ``field_response=True`` also the dipole ([3], e·Å)
+            and the polarizability ([3, 3], e·Å²/V, kept in ``info["polarizability"]``).
         method: a method string (``gfn2``, ``pbe/def2-svp``, ``emt``, ...) or a
             :class:`MethodSpec` (e.g. from :func:`~nnpkit.labeling.methods.ase_method`).
         db: the store's database path or URL (SQLite or PostgreSQL).
-        properties: what to compute.
+        properties: what to compute (``energy``, ``forces``, ``stress``, ``dipole``,
+            ``polarizability``); a method with ``field_response=True`` adds the last two.
         scheduler: address of an existing Dask scheduler; None: a LocalCluster.
         n_workers: LocalCluster workers (default: usable cores).
         chunk_size: structures per task and per store transaction (default: about 4 tasks
@@ -164,6 +167,9 @@ def label_to_store(
         DataError: the store cannot be opened (the message names the URL, no password).
     """
     spec = parse_method(method) if isinstance(method, str) else method
+    if spec.options.get("field_response"):
+        properties = (*properties,
+                      *(name for name in ("dipole", "polarizability") if name not in properties))
     if lease_s <= 0:
         raise ConfigError(f"lease_s must be > 0, got {lease_s}")
     store = DatasetStore(db)

@@ -5,7 +5,9 @@ hashes its structures (:func:`~nnpkit.labeling.store.structure_hash`), leases th
 are neither stored nor leased to a live owner (:meth:`DatasetStore.claim`), computes them
 while a heartbeat thread renews the leases every third of ``lease_s``, and writes the
 results in one transaction that skips anything stored meanwhile and drops the leases. A
-worker keeps one store (one database connection) per thread.
+worker keeps one store (one database connection) per thread. A structure's total charge is
+its ``info["charge"]`` (checked against the method first, :meth:`MethodSpec.charge_of`),
+and a charge the method does not already give enters its hash.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 from ase import Atoms
 
+from nnpkit.errors import ConfigError
 from nnpkit.labeling.methods import MethodSpec
 from nnpkit.labeling.reference import label_each
 from nnpkit.labeling.store import DatasetStore, structure_hash
@@ -93,7 +96,16 @@ def label_chunk(location: str, items: list[tuple[int, Atoms]], spec: MethodSpec,
     Returns:
         One :class:`LabelRecord` per item, in order; an item repeating a structure of the
         chunk gets the record of its first occurrence (under its own index).
+
+    Raises:
+        ConfigError: a structure's ``info["charge"]`` is not an integer or disagrees with
+            the method (:meth:`MethodSpec.charge_of`); the message names its index.
     """
+    for index, atoms in items:  # bad input: refused before anything is claimed
+        try:
+            spec.charge_of(atoms)
+        except ConfigError as error:
+            raise ConfigError(f"structure {index}: {error}") from error
     store = _store(location)
     settings = spec.settings()
     structures = dict(items)

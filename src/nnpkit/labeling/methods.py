@@ -4,7 +4,8 @@ A method string names what labels the data:
 
 - ``gfn2`` / ``gfn2-xtb``, ``gfn1`` / ``gfn1-xtb``: extended tight binding through tblite;
 - ``<functional>/<basis>``: DFT (or ``hf``) through PySCF, e.g. ``pbe/def2-svp``,
-  ``b3lyp/6-31g*``, ``hf/sto-3g``;
+  ``b3lyp/6-31g*``, ``hf/sto-3g``; with ``field_response=True`` also the dipole and the
+  polarizability (``parse_method("pbe/aug-cc-pvdz", field_response=True)``);
 - ``emt``: ASE's effective medium theory (metals; fast, for tests);
 - any ASE calculator, through :func:`ase_method` (a picklable factory and a name).
 
@@ -21,12 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ase import Atoms
 from ase.calculators.calculator import Calculator
 
+from nnpkit.data.io import integer_charge_value
 from nnpkit.errors import ConfigError
 
 __all__ = ["MethodSpec", "parse_method", "ase_method", "KNOWN_METHOD_NAMES",
-           "describe_known_methods"]
+           "describe_known_methods", "integer_charge", "structure_charge"]
 
 #: Method names → tblite method (xTB) or None (EMT).
 _NAMED: dict[str, str | None] = {
@@ -46,6 +49,32 @@ def describe_known_methods() -> str:
     return (", ".join(KNOWN_METHOD_NAMES) + ", <functional>/<basis> (DFT through PySCF, "
             "e.g. pbe/def2-svp, b3lyp/6-31g*, hf/sto-3g), or any ASE calculator "
             "(nnpkit.labeling.ase_method)")
+
+
+def integer_charge(name: str, value: Any) -> int:
+    """``value`` (e) as an int; ConfigError naming ``name`` unless it is integer-valued."""
+    try:
+        return integer_charge_value(value)
+    except ValueError as error:
+        raise ConfigError(f"{name} = {error}") from error
+
+
+def structure_charge(atoms: Atoms, option: Any = None) -> int:
+    """The total charge (e) of ``atoms``: ``atoms.info["charge"]`` if present, else ``option``
+    (a method's ``charge`` setting), else 0.
+
+    Raises:
+        ConfigError: a charge that is not integer-valued, or ``info["charge"]`` and
+            ``option`` both given and different.
+    """
+    given = None if option is None else integer_charge("the charge option", option)
+    if atoms.info.get("charge") is None:
+        return 0 if given is None else given
+    charge = integer_charge("atoms.info['charge']", atoms.info["charge"])
+    if given is not None and given != charge:
+        raise ConfigError(f"atoms.info['charge'] = {charge} and the charge option = {given} "
+                          "disagree; give only one, or equal ones")
+    return charge
 
 
 def _version(distribution: str) -> str | None:
@@ -131,6 +160,22 @@ class MethodSpec:
         options = {**self.options, **(SAFER_PYSCF_OPTIONS if safer else {})}
         return PySCFCalculator(functional=self.functional, basis=self.basis, **options)
 
+    def charge_of(self, atoms: Atoms) -> int:
+        """The total charge (e) this method gives ``atoms``: ``atoms.info["charge"]``, else
+        the ``charge`` option, else 0 (:func:`structure_charge`).
+
+        Raises:
+            ConfigError: a non-integer charge, ``info["charge"]`` and the option disagreeing,
+                or a charged structure for xTB or EMT, which take the charge from the method
+                options only (label such structures with a ``charge`` option).
+        """
+        charge = structure_charge(atoms, self.options.get("charge"))
+        if self.kind in ("xtb", "emt") and charge != int(self.options.get("charge") or 0):
+            raise ConfigError(f"atoms.info['charge'] = {charge}, but {self.name} takes the "
+                              "charge from its options only: give charge="
+                              f"{charge} to the method (one method per charge)")
+        return charge
+
     def settings(self) -> dict[str, Any]:
         """Canonical JSON-ready settings: what makes two labels of a structure the same."""
         return {"method": self.name, "functional": self.functional, "basis": self.basis,
@@ -160,9 +205,14 @@ def parse_method(method: str, **options: Any) -> MethodSpec:
         method: ``gfn2``, ``gfn1`` (and ``-xtb`` spellings), ``emt``, or
             ``<functional>/<basis>`` for PySCF (case-insensitive).
         **options: xTB: ``charge``, ``multiplicity`` or ``uhf``, tblite parameters; DFT:
-            ``charge``, ``spin`` (2S) or ``multiplicity``, ``restricted``, ``conv_tol``,
-            ``max_cycle``, ``grid_level``, ``level_shift``, ``damp``, ``newton``; EMT:
-            EMT's parameters.
+            ``charge`` (default: each structure's ``atoms.info["charge"]``, else 0),
+            ``spin`` (2S) or ``multiplicity``, ``restricted``, ``conv_tol``, ``max_cycle``,
+            ``grid_level``, ``level_shift``, ``damp``, ``newton``, ``density_fit``, and the
+            response labels ``field_response`` (dipole, e·Å, and polarizability, e·Å²/V),
+            ``field_step_au`` (finite-field step, a.u.) and ``polarizability_method``
+            (``finite_field`` or ``analytic``); see
+            :class:`~nnpkit.labeling.pyscf_calculator.PySCFCalculator`. EMT: EMT's
+            parameters. The options enter :meth:`MethodSpec.settings` (the hash).
 
     Raises:
         ConfigError: an unknown method (listing the available ones), functional, basis or

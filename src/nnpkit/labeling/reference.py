@@ -52,7 +52,7 @@ __all__ = [
 KNOWN_REFERENCE_METHODS: tuple[str, ...] = KNOWN_METHOD_NAMES
 
 #: Properties :func:`label_structures` knows how to compute and attach.
-_SUPPORTED_PROPERTIES = ("energy", "forces", "stress")
+_SUPPORTED_PROPERTIES = ("energy", "forces", "stress", "dipole", "polarizability")
 
 
 def make_reference_calculator(method: str, **options: Any) -> Calculator:
@@ -138,6 +138,14 @@ def compute_labels(
         results["forces"] = np.array(atoms.get_forces(apply_constraint=False), dtype=float)
     if "stress" in properties and bool(np.all(atoms.pbc)):
         results["stress"] = np.array(atoms.get_stress(voigt=True), dtype=float)
+    for name in ("dipole", "polarizability"):  # [3], e·Å; [3, 3], e·Å²/V
+        if name not in properties:
+            continue
+        if name not in calculator.implemented_properties:
+            raise ConfigError(f"{type(calculator).__name__} does not compute {name!r} "
+                              f"(it computes {list(calculator.implemented_properties)}; "
+                              "PySCF methods do with field_response=True)")
+        results[name] = np.array(calculator.get_property(name, atoms), dtype=float)
     for name, value in results.items():
         if not np.all(np.isfinite(value)):
             raise LabelingError(f"calculator returned a non-finite {name}")
@@ -211,7 +219,10 @@ def label_each(
                 error = f"{type(exc).__name__}: {exc}"
                 current = None  # the retry (and the next structure) starts afresh
                 continue
+            polarizability = results.pop("polarizability", None)
             work.calc = SinglePointCalculator(work, **results)
+            if polarizability is not None:  # not an ASE property: kept in info
+                work.info["polarizability"] = polarizability
             yield LabelOutcome(index, work, None, attempt, time.perf_counter() - started)
             break
         else:

@@ -9,7 +9,10 @@ structure computed with one method and carries:
 - ``nnpkit_hash``: :func:`structure_hash` of numbers, positions, cell, pbc and the method
   settings, so a structure already computed with the same method is never computed again;
 - ``status``: ``"ok"`` (energy, forces and, for periodic cells, stress attached as the row's
-  calculator results, in eV, eV/Å, eV/Å³) or ``"failed"`` (with ``error``);
+  calculator results, in eV, eV/Å, eV/Å³, and the dipole, e·Å, where computed; the
+  polarizability, e·Å²/V ``[3, 3]``, in the row's data) or ``"failed"`` (with ``error``);
+- the structure's ``info`` (e.g. a molecule name): scalars as keys, others (and ``charge``,
+  which ASE's ``row.charge`` would shadow) in the row's data;
 - provenance: ``method``, ``functional``, ``basis``, ``code``, ``code_version``,
   ``ase_version``, ``nnpkit_version``, ``settings_json`` (all method settings),
   ``source_index`` (position in the labelled input), ``attempts`` and ``label_s``.
@@ -33,9 +36,8 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.db.core import reserved_keys
 
-from nnpkit.data.io import _database_target, database_errors, write_structures
+from nnpkit.data.io import _database_target, database_errors, is_row_key, write_structures
 from nnpkit.errors import DataError
 from nnpkit.labeling.methods import MethodSpec
 from nnpkit.labeling.reference import LabelOutcome
@@ -53,8 +55,10 @@ _ATOMS_ARRAYS = ("numbers", "positions", "momenta", "masses", "initial_magmoms",
 
 
 def structure_hash(atoms: Atoms, settings: dict[str, Any]) -> str:
-    """SHA-256 (hex) of atomic numbers, positions and cell (rounded to 1e-8 Å), pbc and the
-    method ``settings`` (:meth:`MethodSpec.settings`): equal for the same calculation."""
+    """SHA-256 (hex) of atomic numbers, positions and cell (rounded to 1e-8 Å), pbc, the
+    method ``settings`` (:meth:`MethodSpec.settings`) and the total charge
+    ``atoms.info["charge"]`` where it differs from the method's ``charge`` option (default
+    0): equal for the same calculation (a neutral structure hashes as it always did)."""
     digest = hashlib.sha256()
     digest.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
     for array in (atoms.positions, atoms.cell.array):
@@ -62,6 +66,11 @@ def structure_hash(atoms: Atoms, settings: dict[str, Any]) -> str:
         digest.update(rounded.tobytes())
     digest.update(np.asarray(atoms.pbc, dtype=np.int8).tobytes())
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    options = settings.get("options")
+    default = options.get("charge") if isinstance(options, dict) else None
+    charge = atoms.info.get("charge")
+    if charge is not None and float(charge) != float(default or 0):
+        digest.update(f"charge={float(charge)!r}".encode())
     return digest.hexdigest()
 
 
@@ -103,8 +112,8 @@ def _row(outcome: LabelOutcome, structure: Atoms, structure_id: str,
     labelled = outcome.atoms
     atoms = (labelled if labelled is not None else structure).copy()
     results = getattr(labelled.calc, "results", {}) if labelled is not None else {}
-    labels: dict[str, Any] = {key: np.copy(results[key]) for key in
-                              ("energy", "forces", "stress") if results.get(key) is not None}
+    labels: dict[str, Any] = {key: np.copy(results[key]) for key in ("energy", "forces",
+                              "stress", "dipole") if results.get(key) is not None}
     if "energy" in labels:
         labels["energy"] = float(labels["energy"])
     atoms.calc = _Labels(atoms, **labels) if labels else None
@@ -117,8 +126,7 @@ def _row(outcome: LabelOutcome, structure: Atoms, structure_id: str,
     kvp: dict[str, Any] = {}
     data: dict[str, Any] = {}
     for key, value in info.items():
-        scalar = isinstance(value, (bool, int, float, str, np.number, np.bool_))
-        if scalar and key.isidentifier() and key not in reserved_keys:
+        if is_row_key(key, value):
             kvp[key] = value.item() if isinstance(value, np.generic) else value
         else:
             data[key] = value
@@ -259,11 +267,16 @@ class DatasetStore:
 
     def structures(self, method: str | None = None) -> list[Atoms]:
         """The labelled (``status="ok"``) structures, oldest first, each with its labels as a
-        SinglePointCalculator and its record's key-value pairs (provenance) in ``info``."""
+        SinglePointCalculator, its record's key-value pairs (provenance, charge) and
+        polarizability ([3, 3], e·Å²/V) in ``info``."""
         out = []
         for row in self._db.select(**self._query("ok", method), sort="id"):
             atoms = row.toatoms()
             atoms.info.update(row.key_value_pairs)
+            if row.data.get("charge") is not None:  # in the data: row.charge is ASE's own
+                atoms.info["charge"] = row.data["charge"]
+            if row.data.get("polarizability") is not None:
+                atoms.info["polarizability"] = np.asarray(row.data["polarizability"], float)
             out.append(atoms)
         return out
 
