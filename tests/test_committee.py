@@ -38,7 +38,9 @@ from nnpkit.training.committee import fit_committee
 from nnpkit.training.evaluation import evaluate_file
 
 EVAL_KEYS = {"energy_mae_meV_per_atom", "energy_rmse_meV_per_atom", "forces_mae_meV_per_A",
-             "forces_rmse_meV_per_A", "stress_mae_GPa", "n_structures"}
+             "forces_rmse_meV_per_A", "stress_mae_GPa", "n_structures", "dipole_mae_D",
+             "dipole_mae_eA", "polarizability_iso_mae_A3", "polarizability_component_mae_A3",
+             "polarizability_iso_mape_percent"}
 
 
 @pytest.fixture(scope="module")

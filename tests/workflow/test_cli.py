@@ -18,7 +18,9 @@ from nnpkit.md import run_batched_md, run_md
 from nnpkit.models.model_file import load_model
 
 EVAL_KEYS = {"energy_mae_meV_per_atom", "energy_rmse_meV_per_atom", "forces_mae_meV_per_A",
-             "forces_rmse_meV_per_A", "stress_mae_GPa", "n_structures"}
+             "forces_rmse_meV_per_A", "stress_mae_GPa", "n_structures", "dipole_mae_D",
+             "dipole_mae_eA", "polarizability_iso_mae_A3", "polarizability_component_mae_A3",
+             "polarizability_iso_mape_percent"}
 
 
 def test_eval_json_is_exactly_one_object(trained_run: Path, copper_files: dict[str, Path],

@@ -74,9 +74,11 @@ def restore_training_state(state: dict[str, Any], model: torch.nn.Module,
 
 
 def write_history(path: str | os.PathLike, history: list[dict[str, Any]]) -> None:
-    """Write the per-epoch rows as ``metrics.csv`` (atomically)."""
+    """Write the per-epoch rows as ``metrics.csv`` (atomically): the fixed columns, then
+    any others the rows carry (e.g. the dipole and polarizability errors)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    extra = dict.fromkeys(key for row in history for key in row if key not in CSV_FIELDS)
+    writer = csv.DictWriter(buffer, fieldnames=[*CSV_FIELDS, *extra], extrasaction="ignore")
     writer.writeheader()
     writer.writerows(history)
     atomic_write(path, lambda tmp: Path(tmp).write_text(buffer.getvalue()))

@@ -12,11 +12,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nnpkit.errors import ConfigError
-from nnpkit.models.registry import model_config_class
+from nnpkit.models.registry import MODEL_REGISTRY, model_config_class
 from nnpkit.typed_config import StrictConfig, apply_overrides, load_typed_config
 
 __all__ = ["DataConfig", "TrainingConfig", "StatisticsConfig", "RunConfig", "load_config",
-           "apply_overrides"]
+           "apply_overrides", "response_weights", "check_response_model"]
 
 
 class _Strict(StrictConfig):
@@ -37,6 +37,9 @@ class DataConfig(_Strict):
     energy_key: str = Field("energy", description="Name of the energy label (eV).")
     forces_key: str = Field("forces", description="Name of the forces label (eV/Å).")
     stress_key: str = Field("stress", description="Name of the stress label (eV/Å³).")
+    dipole_key: str = Field("dipole", description="Name of the dipole label (e·Å, [3]).")
+    polarizability_key: str = Field(
+        "polarizability", description="Name of the polarizability label (e·Å²/V, [3, 3]).")
     min_distance_A: float = Field(0.1, ge=0, description="Reject atoms closer than this, Å.")
 
 
@@ -58,6 +61,12 @@ class TrainingConfig(_Strict):
     energy_weight: float = Field(1.0, ge=0, description="Weight of (ΔE/atom)², eV².")
     forces_weight: float = Field(1.0, ge=0, description="Weight of ΔF², (eV/Å)².")
     stress_weight: float = Field(1.0, ge=0, description="Weight of (Δσ·V/atom)², eV².")
+    dipole_weight: float = Field(
+        0.0, ge=0, description="Weight of (Δμ/atom)² per component, (e·Å)²; needs a model "
+        "that responds to the field and a dipole on every training molecule.")
+    polarizability_weight: float = Field(
+        0.0, ge=0, description="Weight of (Δα/atom)² per component, (e·Å²/V)²; needs a "
+        "model that responds to the field and α on every training molecule.")
     ema_decay: float | None = Field(0.99, ge=0, lt=1, description="EMA of weights; null: off.")
     gradient_clip: float | None = Field(10.0, gt=0, description="Max gradient norm; null: off.")
     seed: int = Field(0, description="Seed of initialisation, splits and shuffling.")
@@ -120,3 +129,32 @@ def load_config(source: str | os.PathLike | dict, overrides: list[str] | None = 
                 ) -> RunConfig:
     """Read, override and validate a run config; errors name the file and the key."""
     return load_typed_config(source, RunConfig, overrides)
+
+
+def response_weights(config: RunConfig) -> dict[str, float]:
+    """The response-label loss terms switched on: ``{"dipole": w, "polarizability": w}``
+    for the weights above zero (an empty dict for an energy/forces/stress run)."""
+    settings = config.training
+    weights = {"dipole": settings.dipole_weight,
+               "polarizability": settings.polarizability_weight}
+    return {name: weight for name, weight in weights.items() if weight > 0}
+
+
+def check_response_model(config: RunConfig) -> None:
+    """Refuse dipole/polarizability loss terms for a model family without a field coupling.
+
+    Raises:
+        ConfigError: ``training.dipole_weight`` or ``training.polarizability_weight`` is
+            above zero and ``model.kind`` does not respond to an electric field (naming
+            the weight's key and the model kind).
+    """
+    kind = getattr(config.model, "kind", "bpnn")
+    weights = response_weights(config)
+    if not weights or kind not in MODEL_REGISTRY or MODEL_REGISTRY[kind][1].responds_to_field:
+        return  # an unknown kind: the registry's own error names it when the model is built
+    name, weight = next(iter(weights.items()))
+    responsive = sorted(k for k, (_, cls) in MODEL_REGISTRY.items() if cls.responds_to_field)
+    raise ConfigError(
+        f"training.{name}_weight={weight:g} needs a model that responds to an electric "
+        f"field, but model.kind={kind!r} has no {name}; set training.{name}_weight: 0 "
+        f"or use model.kind: {' or '.join(repr(k) for k in responsive)}")

@@ -15,12 +15,13 @@ from nnpkit.data.io import LabelKeys, read_structures
 from nnpkit.data.splits import train_val_test_split
 from nnpkit.data.stats import DatasetStatistics
 from nnpkit.data.validate import validate_structures
-from nnpkit.errors import ConfigError
-from nnpkit.training.config import RunConfig
+from nnpkit.errors import ConfigError, DataError
+from nnpkit.training.config import RunConfig, response_weights
+from nnpkit.training.loss import has_dipole, has_polarizability
 from nnpkit.training.reference_energies import training_statistics
 
 __all__ = ["PreparedData", "prepare_data", "structures_to_graphs", "split_structures",
-           "model_selection", "N_SELECT_ON_TRAIN"]
+           "model_selection", "check_response_labels", "N_SELECT_ON_TRAIN"]
 
 #: Training structures the best epoch is chosen on with ``training.select_on_train``.
 N_SELECT_ON_TRAIN = 50
@@ -90,12 +91,50 @@ def model_selection(config: RunConfig, n_validation: int) -> str:
     return "train"
 
 
+def check_response_labels(graphs: Sequence[AtomicGraph], config: RunConfig, source: str,
+                          indices: Sequence[int] | None = None) -> None:
+    """Refuse training graphs without the dipole/polarizability labels the loss asks for.
+
+    Partial labels are refused rather than skipped: a ``training.dipole_weight`` above 0
+    that silently trains on a fraction of the data hides a labelling failure.
+
+    Args:
+        graphs: the training structures, one graph each.
+        config: the run config (its ``training.*_weight`` and ``data.*_key``).
+        source: where they come from (the data file), for the message.
+        indices: each graph's index in ``source`` (default: its position in ``graphs``).
+
+    Raises:
+        DataError: a graph lacks a label or is periodic, naming ``source``, the
+            structure's index, the label key and the weight's key.
+    """
+    label_keys = {"dipole": config.data.dipole_key,
+                  "polarizability": config.data.polarizability_key}
+    present = {"dipole": has_dipole, "polarizability": has_polarizability}
+    for name, weight in response_weights(config).items():
+        missing = [k for k, graph in enumerate(graphs) if not bool(present[name](graph).all())]
+        if not missing:
+            continue
+        first = graphs[missing[0]]
+        index = missing[0] if indices is None else indices[missing[0]]
+        problem = (f"is periodic (a {name} needs a molecule, pbc=False)"
+                   if bool(first.pbc.any()) else f"has no {name} label {label_keys[name]!r}")
+        more = f" (and {len(missing) - 1} more of {len(graphs)})" if len(missing) > 1 else ""
+        raise DataError(
+            f"{source}: training structure {index}{more} {problem}, but "
+            f"training.{name}_weight={weight:g} needs it on every training structure; "
+            f"label them or set training.{name}_weight: 0")
+
+
 def prepare_data(config: RunConfig, dtype: torch.dtype = torch.float64,
                  structures: list[Atoms] | None = None, test: list[Atoms] | None = None
                  ) -> PreparedData:
     """Read (unless given), validate and split the data of ``config``; build the graphs."""
     data = config.data
-    keys = LabelKeys(energy=data.energy_key, forces=data.forces_key, stress=data.stress_key)
+    keys = LabelKeys(energy=data.energy_key, forces=data.forces_key, stress=data.stress_key,
+                     dipole=data.dipole_key, polarizability=data.polarizability_key)
+    given = structures
+    source = data.train if given is None else "the training structures given"
     if structures is None:
         structures = read_structures(data.train, keys)
         validate_structures(structures, data.train, data.min_distance_A)
@@ -116,8 +155,14 @@ def prepare_data(config: RunConfig, dtype: torch.dtype = torch.float64,
                             elements=statistics.elements)
     cutoff = config.model.cutoff_A
     progress = config.training.progress
+    train_graphs = structures_to_graphs(train, cutoff, dtype, progress)
+    # name a structure by its index in the file (nnpkit_source_index), or in the list given
+    position = {id(atoms): k for k, atoms in enumerate(structures)}
+    check_response_labels(train_graphs, config, source, [
+        int(atoms.info.get("nnpkit_source_index", position[id(atoms)]))
+        if given is None else position[id(atoms)] for atoms in train])
     return PreparedData(
-        train=structures_to_graphs(train, cutoff, dtype, progress),
+        train=train_graphs,
         validation=structures_to_graphs(validation, cutoff, dtype, progress),
         test=structures_to_graphs(held_out, cutoff, dtype, progress),
         statistics=statistics,

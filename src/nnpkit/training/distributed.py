@@ -46,10 +46,12 @@ class _PropertiesModule(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, graph: AtomicGraph, forces: bool, stress: bool,
-                create_graph: bool) -> dict[str, torch.Tensor]:
+    def forward(self, graph: AtomicGraph, forces: bool, stress: bool, create_graph: bool,
+                dipole: bool = False, polarizability: bool = False
+                ) -> dict[str, torch.Tensor]:
         return compute_properties(self.model, graph, forces=forces, stress=stress,
-                                  create_graph=create_graph)
+                                  create_graph=create_graph, dipole=dipole,
+                                  polarizability=polarizability)
 
 
 @dataclass(frozen=True)

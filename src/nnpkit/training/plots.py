@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from nnpkit.units import E_A2_PER_V_TO_A3
+
 __all__ = ["plot_parity", "plot_learning_curve"]
 
 
@@ -36,15 +38,32 @@ def _parity_panel(axis, reference: np.ndarray, predicted: np.ndarray, label: str
     axis.set_ylabel(f"predicted ({unit})")
 
 
+def _has_pairs(predictions: dict[str, np.ndarray], name: str) -> bool:
+    predicted, reference = predictions.get(f"{name}_pred"), predictions.get(f"{name}_ref")
+    return predicted is not None and reference is not None and bool(
+        (np.isfinite(predicted) & np.isfinite(reference)).any())
+
+
 def plot_parity(predictions: dict[str, np.ndarray], path: str | os.PathLike) -> None:
-    """Energy-per-atom and force-component parity plots side by side, written to ``path``."""
+    """Parity plots side by side, written to ``path``: energy per atom and force
+    components, and the dipole (e·Å) and polarizability (Å³) components where both
+    predictions and labels exist (see :func:`~nnpkit.training.predict`)."""
     plt = _pyplot()
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4.5))
     n_atoms = predictions["n_atoms"]
-    _parity_panel(axes[0], predictions["energy_ref"] / n_atoms,
-                  predictions["energy_pred"] / n_atoms, "energy", "eV/atom")
-    _parity_panel(axes[1], predictions["forces_ref"].ravel(),
-                  predictions["forces_pred"].ravel(), "forces", "eV/Å")
+    panels = [(predictions["energy_ref"] / n_atoms, predictions["energy_pred"] / n_atoms,
+               "energy", "eV/atom"),
+              (predictions["forces_ref"].ravel(), predictions["forces_pred"].ravel(),
+               "forces", "eV/Å")]
+    if _has_pairs(predictions, "dipole"):
+        panels.append((predictions["dipole_ref"].ravel(), predictions["dipole_pred"].ravel(),
+                       "dipole", "e·Å"))
+    if _has_pairs(predictions, "polarizability"):
+        panels.append((predictions["polarizability_ref"].ravel() * E_A2_PER_V_TO_A3,
+                       predictions["polarizability_pred"].ravel() * E_A2_PER_V_TO_A3,
+                       "polarizability", "Å³"))
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5))
+    for axis, (reference, predicted, label, unit) in zip(axes, panels, strict=True):
+        _parity_panel(axis, reference, predicted, label, unit)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

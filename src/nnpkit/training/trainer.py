@@ -37,12 +37,19 @@ from nnpkit.training.checkpoint import (
     training_state,
     write_history,
 )
-from nnpkit.training.config import RunConfig
-from nnpkit.training.dataset import N_SELECT_ON_TRAIN, PreparedData, model_selection, prepare_data
+from nnpkit.training.config import RunConfig, check_response_model
+from nnpkit.training.dataset import (
+    N_SELECT_ON_TRAIN,
+    PreparedData,
+    check_response_labels,
+    model_selection,
+    prepare_data,
+)
 from nnpkit.training.distributed import DistributedContext
 from nnpkit.training.loss import label_counts, weighted_loss
 from nnpkit.training.plots import plot_learning_curve, plot_parity
 from nnpkit.training.prediction import evaluate
+from nnpkit.units import E_A2_PER_V_TO_A3
 
 __all__ = ["FitResult", "fit", "exponential_moving_average"]
 
@@ -93,19 +100,23 @@ def _train_epoch(model: Potential, ema: AveragedModel | None, optimizer: torch.o
     """
     settings = config.training
     model.train()
-    forward = (partial(compute_properties, model) if distributed is None  # (graph, F, σ, 2nd)
+    # (graph, forces, stress, create_graph, dipole, polarizability)
+    forward = (partial(compute_properties, model) if distributed is None
                else distributed[1])
+    use_dipole, use_polarizability = settings.dipole_weight > 0, settings.polarizability_weight > 0
     total = 0.0
     for start in range(0, len(order), settings.batch_size):
         picks = order[start:start + settings.batch_size]
-        normalization = torch.cat([label_counts(graphs[int(k)]) for k in picks]).sum(0)  # [3]
+        normalization = torch.cat([label_counts(graphs[int(k)]) for k in picks]).sum(0)  # [5]
         mine, factor = (picks, 1.0) if distributed is None else distributed[0].share(picks)
         batch = collate([graphs[int(k)] for k in mine])
         use_stress = settings.stress_weight > 0 and bool(
             (torch.isfinite(batch.stress).flatten(1).all(1) & batch.pbc.all(1)).any())
-        prediction = forward(batch, settings.forces_weight > 0, use_stress, True)
+        prediction = forward(batch, settings.forces_weight > 0, use_stress, True, use_dipole,
+                             use_polarizability)
         loss, _ = weighted_loss(prediction, batch, settings.energy_weight,
-                                settings.forces_weight, settings.stress_weight, normalization)
+                                settings.forces_weight, settings.stress_weight, normalization,
+                                settings.dipole_weight, settings.polarizability_weight)
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"the training loss became {float(loss.detach())}; lower training.learning_rate "
@@ -125,15 +136,39 @@ def _train_epoch(model: Potential, ema: AveragedModel | None, optimizer: torch.o
 
 
 def _validation_loss(metrics: dict, config: RunConfig) -> float:
-    """A weighted validation score from the metrics (meV units, so it reads easily)."""
+    """A weighted validation score from the metrics, in milli-units so it reads easily:
+    meV/atom, meV/Å, GPa × 100, and the response terms in me·Å (dipole components) and
+    me·Å²/V (polarizability components, converted from Å³)."""
     settings = config.training
     score = 0.0
     for key, weight in (("energy_mae_meV_per_atom", settings.energy_weight),
                         ("forces_mae_meV_per_A", settings.forces_weight),
-                        ("stress_mae_GPa", settings.stress_weight * 100.0)):
+                        ("stress_mae_GPa", settings.stress_weight * 100.0),
+                        ("dipole_mae_eA", settings.dipole_weight * 1000.0),
+                        ("polarizability_component_mae_A3",
+                         settings.polarizability_weight * 1000.0 / E_A2_PER_V_TO_A3)):
         if metrics.get(key) is not None and weight > 0:
             score += weight * metrics[key]
     return score
+
+
+#: Validation metrics of the response labels that enter the history when they exist.
+_RESPONSE_HISTORY = ("dipole_mae_eA", "polarizability_component_mae_A3",
+                     "polarizability_iso_mae_A3")
+
+
+def _history_row(epoch: int, learning_rate: float, train_loss: float, val_loss: float,
+                 metrics: dict, elapsed_s: float) -> dict:
+    """One row of the history (``metrics.csv``): the validation errors of the epoch, with
+    ``val_dipole_mae_eA`` and ``val_polarizability_*_A3`` only when there are any."""
+    row = {"epoch": epoch, "learning_rate": learning_rate, "train_loss": train_loss,
+           "val_loss": val_loss,
+           "val_energy_mae_meV_per_atom": metrics["energy_mae_meV_per_atom"],
+           "val_forces_mae_meV_per_A": metrics["forces_mae_meV_per_A"],
+           "val_stress_mae_GPa": metrics["stress_mae_GPa"], "elapsed_s": elapsed_s}
+    row.update({f"val_{key}": metrics[key] for key in _RESPONSE_HISTORY
+                if metrics.get(key) is not None})
+    return row
 
 
 def _stop_reason(epoch: int, elapsed_s: float, since_best: int, learning_rate: float,
@@ -162,7 +197,12 @@ def _summary_line(config: RunConfig, history: list[dict], epochs: int, reason: s
         best = min(history, key=lambda row: row["val_loss"])
         line += (f"best epoch {best['epoch']} on {selection.upper()} data: force MAE "
                  f"{best['val_forces_mae_meV_per_A']:.2f} meV/Å, energy MAE "
-                 f"{best['val_energy_mae_meV_per_atom']:.2f} meV/atom; ")
+                 f"{best['val_energy_mae_meV_per_atom']:.2f} meV/atom")
+        if best.get("val_dipole_mae_eA") is not None:
+            line += f", dipole MAE {best['val_dipole_mae_eA']:.4f} e·Å"
+        if best.get("val_polarizability_component_mae_A3") is not None:
+            line += f", α MAE {best['val_polarizability_component_mae_A3']:.4f} Å³"
+        line += "; "
     return line + str(config.output)
 
 
@@ -180,11 +220,14 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
 
     Raises:
         ConfigError: ``--resume`` without a checkpoint; no validation data (see
-            ``training.select_on_train``).
+            ``training.select_on_train``); a dipole/polarizability weight for a model
+            without a field coupling.
+        DataError: a training structure lacks a label a response loss term needs.
         TrainingError: the loss or the validation predictions stop being finite.
     """
     main = distributed is None or distributed.is_main
     settings = config.training
+    check_response_model(config)  # before reading any data
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
     dtype = torch.float64 if settings.dtype == "float64" else torch.float32
@@ -203,10 +246,13 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
     torch.manual_seed(settings.seed)
     data = data or prepare_data(config, dtype)
     selection = selection or model_selection(config, len(data.validation))
+    check_response_labels(data.train, config, "the training data")  # also data given here
     model = build_model(config.model, list(data.statistics.elements), data.statistics).to(
         settings.device)
     sample = data.train[:settings.normalization_sample]
     model.fit_feature_normalization(sample)
+    # before the EMA copy, so that the average holds it from the start (a buffer: saved)
+    model.record_training_charges(torch.cat([graph.charge for graph in data.train]))  # [B]
     model = model.to(dtype)
     data = data.to(settings.device, dtype)
     selection_graphs = (data.validation if selection == "validation"
@@ -236,7 +282,8 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
     while reason is None:
         order = torch.randperm(len(data.train), generator=shuffle)
         train_loss = _train_epoch(model, ema, optimizer, data.train, order, config, parallel)
-        metrics, _ = evaluate(evaluated, selection_graphs)
+        metrics, _ = evaluate(evaluated, selection_graphs, dipole=settings.dipole_weight > 0,
+                              polarizability=settings.polarizability_weight > 0)
         if not math.isfinite(metrics["forces_mae_meV_per_A"] or 0.0) or (
                 metrics["energy_mae_meV_per_atom"] is None):
             raise TrainingError(f"validation predictions are not finite after epoch {epoch + 1}")
@@ -244,12 +291,8 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
         scheduler.step(val_loss)
         epoch += 1
         elapsed = elapsed_before + clock() - started
-        history.append({
-            "epoch": epoch, "learning_rate": optimizer.param_groups[0]["lr"],
-            "train_loss": train_loss, "val_loss": val_loss,
-            "val_energy_mae_meV_per_atom": metrics["energy_mae_meV_per_atom"],
-            "val_forces_mae_meV_per_A": metrics["forces_mae_meV_per_A"],
-            "val_stress_mae_GPa": metrics["stress_mae_GPa"], "elapsed_s": elapsed})
+        history.append(_history_row(epoch, optimizer.param_groups[0]["lr"], train_loss,
+                                    val_loss, metrics, elapsed))
         if val_loss < best:
             best, since_best = val_loss, 0
             if main:
