@@ -43,7 +43,8 @@ def _eval(args: argparse.Namespace) -> int:
     from nnpkit.training.evaluation import evaluate_file
 
     metrics = evaluate_file(args.model, args.data, args.energy_key, args.forces_key,
-                            args.stress_key, key=args.key_file)
+                            args.stress_key, key=args.key_file, dipole_key=args.dipole_key,
+                            polarizability_key=args.polarizability_key)
     if args.json:
         print(json.dumps(metrics))
         return 0
@@ -54,6 +55,14 @@ def _eval(args: argparse.Namespace) -> int:
           f"{metrics['forces_rmse_meV_per_A']:.2f} meV/Å")
     if metrics["stress_mae_GPa"] is not None:
         print(f"stress MAE:        {metrics['stress_mae_GPa']:.4f} GPa")
+    if metrics["dipole_mae_D"] is not None:
+        print(f"dipole MAE:        {metrics['dipole_mae_D']:.4f} D "
+              f"({metrics['dipole_mae_eA']:.5f} e·Å)")
+    if metrics["polarizability_iso_mae_A3"] is not None:
+        relative = metrics["polarizability_iso_mape_percent"]
+        print(f"polarizability MAE: {metrics['polarizability_iso_mae_A3']:.4f} Å³ isotropic"
+              + ("" if relative is None else f" ({relative:.2f} %)")
+              + f", {metrics['polarizability_component_mae_A3']:.4f} Å³ per component")
     if metrics.get("forces_std_spearman") is not None:
         print(f"Spearman(σ_F, |ΔF|): {metrics['forces_std_spearman']:.3f}")
     return 0
@@ -165,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--energy-key", default="energy")
     evaluate.add_argument("--forces-key", default="forces")
     evaluate.add_argument("--stress-key", default="stress")
+    evaluate.add_argument("--dipole-key", default="dipole", help="dipole label (e·Å)")
+    evaluate.add_argument("--polarizability-key", default="polarizability",
+                          help="polarizability label (e·Å²/V)")
     evaluate.add_argument("--key-file", dest="key_file", default=None, metavar="KEY",
                           help="refuse the model unless it is signed with this key (nnpkit sign)")
     evaluate.set_defaults(handler=_eval)
@@ -254,6 +266,7 @@ def _register_applications(commands: argparse._SubParsersAction) -> None:
     from nnpkit.cli.nonadiabatic import register as register_nonadiabatic
     from nnpkit.cli.quantum import register as register_quantum
     from nnpkit.cli.rates import register as register_rates
+    from nnpkit.cli.response import register as register_response
     from nnpkit.cli.solvation import register as register_solvation
 
     register_crystals(commands)
@@ -263,6 +276,7 @@ def _register_applications(commands: argparse._SubParsersAction) -> None:
     register_nonadiabatic(commands)
     register_quantum(commands)
     register_rates(commands)
+    register_response(commands)
     register_solvation(commands)
 
 

@@ -9,7 +9,9 @@ imaginary modes of a numerically flat direction do not).
 
 :func:`check_saddle` and :func:`check_minimum` turn the count into a verdict, raising
 :class:`~nnpkit.errors.TransitionStateError` that names the structure and the count.
-:func:`internal_modes` drops the translations and rotations of a gas molecule.
+:func:`internal_modes` drops the translations and rotations of a gas molecule. The modes
+also carry the orthonormal eigenvectors of the mass-weighted Hessian and the masses (what IR
+intensities need).
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ class VibrationalModes:
     energies_eV: np.ndarray      # [3·len(indices)] ħω in eV, imaginary modes negative
     indices: list[int]           # the atoms displaced
     n_imaginary: int             # modes whose imaginary frequency exceeds the threshold
+    #: [3·n, 3·n] row k: the orthonormal eigenvector of the mass-weighted Hessian
+    #: ``M^-½ H M^-½`` of mode k (same order as the frequencies), components
+    #: ``(atom indices[j], x/y/z)`` at ``3·j + b``; None where not computed.
+    mass_weighted_modes: np.ndarray | None = None
+    masses_amu: np.ndarray | None = None  # [n] masses of the displaced atoms (amu)
 
     def real_energies_eV(self) -> np.ndarray:
         """The real modes' ħω (eV, ``> 0``), ascending: the input of thermochemistry."""
@@ -109,12 +116,19 @@ def vibrational_modes(atoms: Atoms, calculator: Calculator,
         data = vib.get_vibrations()
         frequencies = np.asarray(data.get_frequencies(), dtype=complex)  # [3·n]
         energies = np.asarray(data.get_energies(), dtype=complex)        # [3·n]
+        hessian = np.asarray(data.get_hessian_2d())                      # [3·n, 3·n]
+    masses = work.get_masses()[chosen]                                   # [n]
+    # the same matrix ASE diagonalises: its eigenvalues come ascending, as ASE's do
+    weights = np.repeat(masses ** -0.5, 3)                               # [3·n]
+    _, vectors = np.linalg.eigh(weights[:, None] * hessian * weights[None, :])
     order = np.argsort(_signed(frequencies), kind="stable")
     n_imaginary = int(np.sum((np.abs(frequencies.imag) > np.abs(frequencies.real))
                              & (np.abs(frequencies.imag) > imaginary_threshold_cm1)))
     return VibrationalModes(frequencies_cm1=_signed(frequencies)[order],
                             energies_eV=_signed(energies)[order], indices=chosen,
-                            n_imaginary=n_imaginary)
+                            n_imaginary=n_imaginary,
+                            mass_weighted_modes=vectors.T[order].copy(),
+                            masses_amu=np.asarray(masses, dtype=float))
 
 
 def check_saddle(modes: VibrationalModes, what: str) -> None:
