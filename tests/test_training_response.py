@@ -378,3 +378,18 @@ def test_two_ddp_ranks_give_the_single_process_gradient_of_the_response_terms(
         # float64: only the order of the sums differs
         assert float((ddp_gradient - gradient).norm() / gradient.norm()) < 1e-6
         assert ddp_loss == pytest.approx(loss, rel=1e-9)
+
+
+def test_predict_on_no_structures_gives_empty_arrays_and_no_metrics() -> None:
+    """A run without a test set (test_fraction 0, no test file) ends with empty test
+    metrics instead of failing after training."""
+    from nnpkit.models.charge_aware import ChargeAwareConfig, ChargeAwarePotential
+    from nnpkit.training.metrics import error_metrics
+    from nnpkit.training.prediction import predict
+
+    model = ChargeAwarePotential(["H", "O"], ChargeAwareConfig(hidden=[4]))
+    empty = predict(model, [])
+    assert empty["forces_pred"].shape == (0, 3)
+    assert empty["polarizability_ref"].shape == (0, 3, 3)
+    metrics = error_metrics(empty)
+    assert metrics["n_structures"] == 0 and metrics["dipole_mae_D"] is None

@@ -25,6 +25,13 @@ PREDICTION_KEYS = ("energy_pred", "energy_ref", "n_atoms", "forces_pred", "force
                    "polarizability_pred", "polarizability_ref")
 
 
+#: Per-entry shapes of :func:`predict`'s arrays (after the structure or atom axis).
+_TRAILING_SHAPES: dict[str, tuple[int, ...]] = {
+    "energy_pred": (), "energy_ref": (), "n_atoms": (), "forces_pred": (3,),
+    "forces_ref": (3,), "stress_pred": (3, 3), "stress_ref": (3, 3), "dipole_pred": (3,),
+    "dipole_ref": (3,), "polarizability_pred": (3, 3), "polarizability_ref": (3, 3)}
+
+
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().cpu().double().numpy()
 
@@ -106,6 +113,8 @@ def predict(model: Potential, graphs: Sequence[AtomicGraph], batch_size: int = 3
         out["dipole_ref"].append(_numpy(batch.dipole))
         out["polarizability_pred"].append(polarizabilities)
         out["polarizability_ref"].append(_numpy(batch.polarizability))
+    if not graphs:  # e.g. a run without a test set: empty arrays of the right shapes
+        return {key: np.zeros((0, *_TRAILING_SHAPES[key])) for key in PREDICTION_KEYS}
     return {key: np.concatenate(values) for key, values in out.items()}
 
 
