@@ -2,7 +2,8 @@
 labelling farm, exported to extxyz with the molecule's name for held-out splits.
 
     OMP_NUM_THREADS=1 python benchmarks/response_g2_data.py [--max-molecules N]
-        [--molecules H2O CH4 ...] [--conformers 2] [--temperature-K 300]
+        [--molecules H2O CH4 ...] [--closed-shell] [--max-atoms N] [--conformers 2]
+        [--temperature-K 300]
         [--basis aug-cc-pvdz] [--functional pbe] [--density-fit]
         [--polarizability-method finite_field|analytic] [--workers 1] [--out PATH]
 
@@ -112,6 +113,10 @@ def main() -> None:
     parser.add_argument("--polarizability-method", default="finite_field",
                         choices=("finite_field", "analytic"),
                         help="for the closed shells (open shells: finite_field)")
+    parser.add_argument("--closed-shell", action="store_true",
+                        help="only the closed-shell molecules (spin 0)")
+    parser.add_argument("--max-atoms", type=int, default=None,
+                        help="only molecules of at most this many atoms")
     parser.add_argument("--workers", type=int, default=1, help="Dask worker processes")
     parser.add_argument("--seed", type=int, default=0, help="seed of the normal-mode samples")
     parser.add_argument("--out", type=Path, default=None,
@@ -128,6 +133,10 @@ def main() -> None:
         if unknown:
             raise SystemExit(f"not eligible G2 names: {unknown}")
         molecules = [m for m in molecules if m[0] in args.molecules]
+    if args.closed_shell:
+        molecules = [m for m in molecules if m[2] == 0]
+    if args.max_atoms is not None:
+        molecules = [m for m in molecules if len(m[1]) <= args.max_atoms]
     if args.max_molecules is not None:
         molecules = molecules[:args.max_molecules]
     out = args.out or OUT_DIR / f"response_g2_{args.basis.replace('*', 's')}.xyz"
