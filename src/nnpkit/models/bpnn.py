@@ -20,38 +20,42 @@ from nnpkit.models.potential import Potential
 from nnpkit.nn.mlp import MLP
 from nnpkit.nn.symmetry_functions import SymmetryFunctions
 
-__all__ = ["BPNNConfig", "BehlerParrinello", "fit_descriptor_normalization",
+__all__ = ["BPNNConfig", "SymmetryFunctionSettings", "BehlerParrinello",
+           "fit_descriptor_normalization",
            "descriptor_from_config", "element_network_outputs"]
 
 
-class BPNNConfig(BaseModel):
-    """Hyperparameters of the Behler–Parrinello model (``model: {kind: bpnn, ...}``)."""
+class SymmetryFunctionSettings(BaseModel):
+    """The descriptor settings of the models built on the symmetry functions."""
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["bpnn"] = Field("bpnn", description="Model family.")
     cutoff_A: float = Field(5.0, gt=0, description="Radial cutoff of the descriptors, Å.")
     angular_cutoff_A: float = Field(
         3.5, gt=0, description="Cutoff of the angular symmetry functions, Å (≤ cutoff_A).")
     n_radial: int = Field(16, ge=1, description="Radial shifts per neighbour element.")
     n_angular_radial: int = Field(4, ge=1, description="Radial shifts of the angular terms.")
     zetas: list[int] = Field([1, 2, 4, 8], description="ζ of the angular terms (λ = ±1 each).")
-    hidden: list[int] = Field([128, 128, 64], description="Hidden layer widths per element.")
     activation: Literal["silu", "tanh", "celu", "softplus"] = Field(
         "silu", description="Activation of the element networks.")
 
 
-def descriptor_from_config(config: BPNNConfig | BaseModel, n_elements: int
+class BPNNConfig(SymmetryFunctionSettings):
+    """Hyperparameters of the Behler–Parrinello model (``model: {kind: bpnn, ...}``)."""
+
+    kind: Literal["bpnn"] = Field("bpnn", description="Model family.")
+    hidden: list[int] = Field([128, 128, 64], description="Hidden layer widths per element.")
+
+
+def descriptor_from_config(config: SymmetryFunctionSettings, n_elements: int
                            ) -> SymmetryFunctions:
-    """The symmetry functions a BPNN-style config describes (its ``cutoff_A``,
-    ``angular_cutoff_A``, ``n_radial``, ``n_angular_radial`` and ``zetas``)."""
-    settings = config.model_dump()
-    if settings["angular_cutoff_A"] > settings["cutoff_A"]:
+    """The symmetry functions a config describes."""
+    if config.angular_cutoff_A > config.cutoff_A:
         raise ValueError("angular_cutoff_A must not exceed cutoff_A")
     return SymmetryFunctions(
-        n_elements=n_elements, cutoff_radius=settings["cutoff_A"],
-        angular_cutoff_radius=settings["angular_cutoff_A"], n_radial=settings["n_radial"],
-        n_angular_radial=settings["n_angular_radial"], zetas=tuple(settings["zetas"]))
+        n_elements=n_elements, cutoff_radius=config.cutoff_A,
+        angular_cutoff_radius=config.angular_cutoff_A, n_radial=config.n_radial,
+        n_angular_radial=config.n_angular_radial, zetas=tuple(config.zetas))
 
 
 def element_network_outputs(networks: nn.ModuleList, features: torch.Tensor,

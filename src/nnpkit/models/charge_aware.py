@@ -30,13 +30,14 @@ from typing import Literal
 
 import torch
 from ase.data import atomic_numbers, covalent_radii
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
 
 from nnpkit.data.graph import AtomicGraph, edge_vectors
 from nnpkit.data.stats import DatasetStatistics
 from nnpkit.errors import ConfigError
 from nnpkit.models.bpnn import (
+    SymmetryFunctionSettings,
     descriptor_from_config,
     element_network_outputs,
     fit_descriptor_normalization,
@@ -50,21 +51,11 @@ from nnpkit.nn.mlp import MLP
 __all__ = ["ChargeAwareConfig", "ChargeAwarePotential"]
 
 
-class ChargeAwareConfig(BaseModel):
+class ChargeAwareConfig(SymmetryFunctionSettings):
     """Hyperparameters of the charge-aware model (``model: {kind: charge_aware, ...}``)."""
 
-    model_config = ConfigDict(extra="forbid")
-
     kind: Literal["charge_aware"] = Field("charge_aware", description="Model family.")
-    cutoff_A: float = Field(5.0, gt=0, description="Radial cutoff of the descriptors, Å.")
-    angular_cutoff_A: float = Field(
-        3.5, gt=0, description="Cutoff of the angular symmetry functions, Å (≤ cutoff_A).")
-    n_radial: int = Field(16, ge=1, description="Radial shifts per neighbour element.")
-    n_angular_radial: int = Field(4, ge=1, description="Radial shifts of the angular terms.")
-    zetas: list[int] = Field([1, 2, 4, 8], description="ζ of the angular terms (λ = ±1 each).")
     hidden: list[int] = Field([64, 64], description="Hidden layer widths per element.")
-    activation: Literal["silu", "tanh", "celu", "softplus"] = Field(
-        "silu", description="Activation of the element networks.")
     n_polarizability_radial: int = Field(
         6, ge=1, description="Radial functions of the anisotropic atomic polarizabilities.")
     field_dependent_charges: bool = Field(
