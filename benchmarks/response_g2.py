@@ -37,15 +37,19 @@ from common import OUT_DIR, machine_info, reproduce_command, write_results  # no
 NAME = "response_g2"
 
 
-def _split(structures: list, key: str, test_fraction: float, seed: int
-           ) -> tuple[list, list, list[str]]:
+def _split(structures: list, key: str, test_fraction: float, seed: int,
+           train_fraction: float = 1.0) -> tuple[list, list, list[str]]:
+    """Training and held-out structures, split by molecule; ``train_fraction`` keeps that
+    share of the training molecules (a point of the learning curve; same held-out set)."""
     import numpy as np
 
     names = sorted({str(atoms.info[key]) for atoms in structures})
     rng = np.random.default_rng(seed)
     held_out = sorted(rng.choice(names, size=max(1, round(test_fraction * len(names))),
                                  replace=False).tolist())
-    train = [atoms for atoms in structures if atoms.info[key] not in held_out]
+    rest = [name for name in names if name not in held_out]
+    kept = set(rng.permutation(rest)[:max(1, round(train_fraction * len(rest)))].tolist())
+    train = [atoms for atoms in structures if atoms.info[key] in kept]
     test = [atoms for atoms in structures if atoms.info[key] in held_out]
     return train, test, held_out
 
@@ -150,6 +154,8 @@ def main() -> None:
     parser.add_argument("--conformer-key", default="conformer",
                         help="info key whose value 0 marks the G2 (equilibrium) geometry")
     parser.add_argument("--test-fraction", type=float, default=0.2)
+    parser.add_argument("--train-fraction", type=float, default=1.0,
+                        help="share of the other molecules to train on (learning curve)")
     parser.add_argument("--minutes", type=float, default=20.0, help="CPU minutes per model")
     parser.add_argument("--epochs", type=int, default=2000)
     parser.add_argument("--reference-molecules", type=int, default=3,
@@ -173,7 +179,8 @@ def main() -> None:
     out = OUT_DIR / (NAME + (f"_{args.tag}" if args.tag else ""))
     out.mkdir(parents=True, exist_ok=True)
     structures = read_structures(args.data)
-    train, test, held_out = _split(structures, args.molecule_key, args.test_fraction, args.seed)
+    train, test, held_out = _split(structures, args.molecule_key, args.test_fraction, args.seed,
+                                   args.train_fraction)
     write_structures(out / "train.extxyz", train)
     minutes = 0.2 if args.quick else args.minutes
     epochs = 3 if args.quick else args.epochs
@@ -204,6 +211,7 @@ def main() -> None:
     _plot(rows, out / "parity.png")
     results = {"command": reproduce_command("response_g2.py"), "machine": machine_info(),
                "n_train_structures": len(train), "n_test_structures": len(test),
+               "n_train_molecules": len({a.info[args.molecule_key] for a in train}),
                "held_out_molecules": held_out, "summary": summaries, "per_molecule": rows,
                "cost": cost, "targets": {"alpha_iso_mape_percent": 5.0, "dipole_mae_D": 0.1}}
     results["overrides"] = args.set
