@@ -4,11 +4,11 @@ plain fit(), torchrun with 2 ranks."""
 from __future__ import annotations
 
 import csv
-import socket
 from pathlib import Path
 
 import pytest
 import torch
+from ddp_gradients import epoch_gradient, free_port, two_rank_gradients
 
 from nnpkit.data import write_structures
 from nnpkit.labeling import copper_emt_dataset
@@ -18,7 +18,6 @@ from nnpkit.training.config import RunConfig
 from nnpkit.training.dataset import structures_to_graphs
 from nnpkit.training.distributed import DistributedContext
 from nnpkit.training.launch import fit_distributed, train_distributed
-from nnpkit.training.trainer import _train_epoch
 
 TINY_MODEL = {"kind": "bpnn", "cutoff_A": 4.0, "angular_cutoff_A": 3.0, "n_radial": 6,
               "n_angular_radial": 2, "zetas": [1], "hidden": [16]}
@@ -52,12 +51,6 @@ def test_context_shares_every_structure_and_pads_an_empty_share() -> None:
     assert ranks[0].is_main and not ranks[1].is_main
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 # Five structures (slabs of 16 atoms without stress, bulk cells of 1 and 8 with), one
 # epoch in order: with batch_size 5 rank 0 takes 3 structures (40 atoms, 1 stress) and
 # rank 1 takes 2 (9 atoms, 2 stresses); with batch_size 4 the batches are 4 (2/2) and 1
@@ -72,34 +65,6 @@ def _gradient_config() -> RunConfig:
                                      "ema_decay": None, "progress": False}})
 
 
-def _epoch_gradients(state: dict, graphs: list, batch_size: int,
-                     context: DistributedContext | None) -> tuple[float, torch.Tensor]:
-    config = _gradient_config()
-    config.training.batch_size = batch_size
-    model = build_model(config.model, ["Cu"]).double()
-    model.load_state_dict(state)
-    parallel = None if context is None else (context, context.wrap(model))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
-    loss = _train_epoch(model, None, optimizer, graphs, torch.arange(len(graphs)), config,
-                        parallel)
-    gradient = torch.cat([p.grad.flatten() if p.grad is not None else torch.zeros(p.numel())
-                          for p in model.parameters()])
-    return loss, gradient
-
-
-def _rank(rank: int, port: int, state: dict, graphs: list, out: str) -> None:
-    torch.set_num_threads(1)
-    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}",
-                                         rank=rank, world_size=2)
-    try:
-        context = DistributedContext(rank, 2, rank, "cpu")
-        results = {name: _epoch_gradients(state, graphs, size, context)
-                   for name, size in CASES.items()}
-    finally:
-        torch.distributed.destroy_process_group()
-    torch.save(results, Path(out) / f"rank{rank}.pt")
-
-
 def test_two_ranks_with_unequal_shares_give_the_single_process_gradient(
         tmp_path: Path) -> None:
     made = copper_emt_dataset(6, seed=0)
@@ -110,11 +75,10 @@ def test_two_ranks_with_unequal_shares_give_the_single_process_gradient(
     model = build_model(_gradient_config().model, ["Cu"]).double()
     model.fit_feature_normalization(graphs)
     state = model.state_dict()
-    torch.multiprocessing.spawn(_rank, args=(_free_port(), state, graphs, str(tmp_path)),
-                                nprocs=2, join=True)
-    ranks = [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(2)]
+    config = _gradient_config()
+    ranks = two_rank_gradients(config, ["Cu"], state, graphs, CASES, tmp_path)
     for name, batch_size in CASES.items():
-        loss, gradient = _epoch_gradients(state, graphs, batch_size, None)
+        loss, gradient = epoch_gradient(config, ["Cu"], state, graphs, batch_size, None)
         assert gradient.norm() > 0
         for result in ranks:
             ddp_loss, ddp_gradient = result[name]
@@ -129,7 +93,7 @@ def test_ddp_path_trains_exactly_like_plain_fit(tmp_path: Path,
     """One rank through DistributedDataParallel (gloo) = the ordinary trainer."""
     plain = fit(load_config(_config(tmp_path, "plain")))
     for name, value in {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0",
-                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}.items():
+                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}.items():
         monkeypatch.setenv(name, value)
     ddp = fit_distributed(_config(tmp_path, "ddp"))
     assert not torch.distributed.is_initialized()  # the group is torn down

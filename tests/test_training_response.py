@@ -5,7 +5,6 @@ polarizabilities, the refusals, ``nnpkit eval --json`` and the recorded training
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import torch
 from ase import Atoms
 from ase.build import bulk, molecule
 from ase.calculators.singlepoint import SinglePointCalculator
+from ddp_gradients import epoch_gradient, two_rank_gradients
 
 from nnpkit.cli.main import main
 from nnpkit.data import write_structures
@@ -28,11 +28,9 @@ from nnpkit.training import FitResult, fit, load_config
 from nnpkit.training.checkpoint import load_checkpoint
 from nnpkit.training.config import RunConfig
 from nnpkit.training.dataset import prepare_data
-from nnpkit.training.distributed import DistributedContext
 from nnpkit.training.loss import label_counts, weighted_loss
 from nnpkit.training.metrics import error_metrics
 from nnpkit.training.prediction import evaluate, predict
-from nnpkit.training.trainer import _train_epoch
 from nnpkit.units import E_A2_PER_V_TO_A3, E_A_TO_DEBYE
 
 ELEMENTS = ["H", "C", "N", "O", "F"]
@@ -329,32 +327,6 @@ def _gradient_config(batch_size: int) -> RunConfig:
                                      "polarizability_weight": 100.0}})
 
 
-def _epoch_gradient(state: dict, graphs: list[AtomicGraph], batch_size: int,
-                    context: DistributedContext | None) -> tuple[float, torch.Tensor]:
-    """The loss of one epoch in order and the gradient of its last batch (SGD, lr 0)."""
-    config = _gradient_config(batch_size)
-    model = build_model(config.model, ELEMENTS).double()
-    model.load_state_dict(state)
-    parallel = None if context is None else (context, context.wrap(model))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
-    loss = _train_epoch(model, None, optimizer, graphs, torch.arange(len(graphs)), config,
-                        parallel)
-    gradient = torch.cat([p.grad.flatten() if p.grad is not None else torch.zeros(p.numel())
-                          for p in model.parameters()])
-    return loss, gradient
-
-
-def _rank(rank: int, port: int, state: dict, graphs: list[AtomicGraph], out: str) -> None:
-    torch.set_num_threads(1)
-    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}",
-                                         rank=rank, world_size=2)
-    try:
-        result = _epoch_gradient(state, graphs, 5, DistributedContext(rank, 2, rank, "cpu"))
-    finally:
-        torch.distributed.destroy_process_group()
-    torch.save(result, Path(out) / f"rank{rank}.pt")
-
-
 def test_two_ddp_ranks_give_the_single_process_gradient_of_the_response_terms(
         tmp_path: Path) -> None:
     """A batch of 5 molecules of 3 to 6 atoms split 3/2 over 2 gloo ranks: dipole and
@@ -366,15 +338,12 @@ def test_two_ddp_ranks_give_the_single_process_gradient_of_the_response_terms(
     model = build_model(_gradient_config(5).model, ELEMENTS).double()
     model.fit_feature_normalization(graphs)
     state = model.state_dict()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    torch.multiprocessing.spawn(_rank, args=(port, state, graphs, str(tmp_path)), nprocs=2,
-                                join=True)
-    loss, gradient = _epoch_gradient(state, graphs, 5, None)
+    config = _gradient_config(5)
+    ranks = two_rank_gradients(config, ELEMENTS, state, graphs, {"batch": 5}, tmp_path)
+    loss, gradient = epoch_gradient(config, ELEMENTS, state, graphs, 5, None)
     assert gradient.norm() > 0
-    for rank in range(2):
-        ddp_loss, ddp_gradient = torch.load(tmp_path / f"rank{rank}.pt")
+    for result in ranks:
+        ddp_loss, ddp_gradient = result["batch"]
         # float64: only the order of the sums differs
         assert float((ddp_gradient - gradient).norm() / gradient.norm()) < 1e-6
         assert ddp_loss == pytest.approx(loss, rel=1e-9)
