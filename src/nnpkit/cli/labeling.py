@@ -68,8 +68,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "label", help="label structures with a reference method on a Dask farm into a store")
     label.add_argument("structures", help="any ASE-readable file of structures (or a db)")
     label.add_argument("--method", required=True,
-                       help="gfn2, gfn1, emt, or <functional>/<basis> for PySCF DFT "
-                            "(e.g. pbe/def2-svp)")
+                       help="gfn2, gfn1, emt, <functional>/<basis> for PySCF DFT "
+                            "(e.g. pbe/def2-svp), or sa-casscf/<basis> for excited states "
+                            "(options n_states, active_electrons, active_orbitals, ...)")
     label.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                        help="method option, e.g. charge=1, spin=1, restricted=false")
     label.add_argument("--db", required=True,

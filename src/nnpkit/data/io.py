@@ -7,7 +7,9 @@ found, in ASE units: ``energy`` (eV), ``forces`` (eV/Å, shape ``[n_atoms, 3]``)
 and ``dipole`` (e·Å, ``[3]``, about the coordinate origin). The static polarizability
 (e·Å²/V, ``[3, 3]``), which ASE's calculators have no property for, is kept in
 ``atoms.info["polarizability"]``, and the total charge (e, an integer) in
-``atoms.info["charge"]``.
+``atoms.info["charge"]``. Labels of several electronic states (SA-CASSCF) are kept as they
+were stored: ``info["state_energies"]`` and the per-atom arrays ``state_forces`` and
+``nacs`` (:mod:`nnpkit.labeling.excited_states` gives them their shapes).
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ QUANTITIES = ("energy", "forces", "stress")
 #: ``info`` (ASE's SinglePointCalculator takes only ASE's properties).
 RESPONSE_QUANTITIES = ("dipole", "polarizability")
 _SHAPES = {"dipole": (3,), "polarizability": (3, 3)}
+#: State-resolved labels, kept as read: an info key ([n_states], eV) and per-atom arrays
+#: ([n_atoms, 3·k]: forces of each state, eV/Å; couplings of each pair, 1/Å).
+STATE_INFO_KEYS = ("state_energies",)
+STATE_ARRAY_KEYS = ("state_forces", "nacs")
 _DB_URL_PREFIXES = ("postgresql://", "postgres://", "mysql://", "mariadb://")
 _SQLITE_PREFIX = "sqlite:///"
 # Per-atom arrays that ASE's database stores itself.
@@ -275,7 +281,26 @@ def _labelled_copy(
     if charge is not None:
         fresh.info["charge"] = charge
     fresh.info["nnpkit_source_index"] = i
+    _keep_state_labels(fresh, atoms, row, source, i)
     return fresh
+
+
+def _keep_state_labels(fresh: Atoms, atoms: Atoms, row: Any | None, source: str,
+                       i: int) -> None:
+    """Copy the state-resolved labels of ``atoms`` (or of the row's data) to ``fresh``."""
+    data = row.data if row is not None else {}
+    for key in STATE_INFO_KEYS:
+        if fresh.info.get(key) is None and data.get(key) is not None:
+            fresh.info[key] = np.asarray(data[key], dtype=float)
+    for key in STATE_ARRAY_KEYS:
+        value = atoms.arrays.get(key, data.get(key))
+        if value is None:
+            continue
+        array = np.asarray(value, dtype=float)
+        if array.ndim != 2 or array.shape[0] != len(fresh):
+            raise DataError(f"{source}: structure {i} key {key!r} has shape {array.shape}, "
+                            f"expected [{len(fresh)}, 3·k]")
+        fresh.arrays[key] = array
 
 
 def read_structure(path: str | os.PathLike, what: str | None = None) -> Atoms:

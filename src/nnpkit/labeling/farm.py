@@ -139,12 +139,16 @@ def label_to_store(
         structures: the structures (not modified); labels are energy (eV), forces
             ([n_atoms, 3], eV/Å) and, for fully periodic cells, stress ([6], eV/Å³); with
             a PySCF method of option ``field_response=True`` also the dipole ([3], e·Å)
-            and the polarizability ([3, 3], e·Å²/V, kept in ``info["polarizability"]``).
+            and the polarizability ([3, 3], e·Å²/V, kept in ``info["polarizability"]``);
+            with ``sa-casscf/<basis>`` also the energies, forces and couplings of every
+            state (``info["state_energies"]``, ``arrays["state_forces"]``,
+            ``arrays["nacs"]``; :mod:`nnpkit.labeling.excited_states`).
         method: a method string (``gfn2``, ``pbe/def2-svp``, ``emt``, ...) or a
             :class:`MethodSpec` (e.g. from :func:`~nnpkit.labeling.methods.ase_method`).
         db: the store's database path or URL (SQLite or PostgreSQL).
         properties: what to compute (``energy``, ``forces``, ``stress``, ``dipole``,
-            ``polarizability``); a method with ``field_response=True`` adds the last two.
+            ``polarizability``, ``states``); a method with ``field_response=True`` adds
+            ``dipole`` and ``polarizability``, an ``sa-casscf`` method ``states``.
         scheduler: address of an existing Dask scheduler; None: a LocalCluster.
         n_workers: LocalCluster workers (default: usable cores).
         chunk_size: structures per task and per store transaction (default: about 4 tasks
@@ -170,6 +174,8 @@ def label_to_store(
     if spec.options.get("field_response"):
         properties = (*properties,
                       *(name for name in ("dipole", "polarizability") if name not in properties))
+    if spec.kind == "casscf" and "states" not in properties:
+        properties = (*properties, "states")
     if lease_s <= 0:
         raise ConfigError(f"lease_s must be > 0, got {lease_s}")
     store = DatasetStore(db)

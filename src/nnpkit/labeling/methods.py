@@ -6,6 +6,10 @@ A method string names what labels the data:
 - ``<functional>/<basis>``: DFT (or ``hf``) through PySCF, e.g. ``pbe/def2-svp``,
   ``b3lyp/6-31g*``, ``hf/sto-3g``; with ``field_response=True`` also the dipole and the
   polarizability (``parse_method("pbe/aug-cc-pvdz", field_response=True)``);
+- ``sa-casscf/<basis>``: state-averaged CASSCF through PySCF, the energies, forces and
+  nonadiabatic couplings of several states (``parse_method("sa-casscf/6-31g*",
+  n_states=2, active_electrons=2, active_orbitals=2, active_ao_labels=["C 2pz"])``; see
+  :mod:`nnpkit.labeling.casscf_calculator`);
 - ``emt``: ASE's effective medium theory (metals; fast, for tests);
 - any ASE calculator, through :func:`ase_method` (a picklable factory and a name).
 
@@ -47,7 +51,9 @@ _SAFER_XTB_OPTIONS: dict[str, Any] = {"mixer_damping": 0.1, "max_iterations": 10
 def describe_known_methods() -> str:
     """The available methods, for error messages and ``--help``."""
     return (", ".join(KNOWN_METHOD_NAMES) + ", <functional>/<basis> (DFT through PySCF, "
-            "e.g. pbe/def2-svp, b3lyp/6-31g*, hf/sto-3g), or any ASE calculator "
+            "e.g. pbe/def2-svp, b3lyp/6-31g*, hf/sto-3g), sa-casscf/<basis> (state-averaged "
+            "CASSCF through PySCF: energies, forces and couplings of several states; needs "
+            "active_electrons and active_orbitals), or any ASE calculator "
             "(nnpkit.labeling.ase_method)")
 
 
@@ -130,9 +136,9 @@ class MethodSpec:
     Attributes:
         name: canonical method name (``gfn2``, ``gfn1``, ``emt``, ``pbe/def2-svp``, or the
             name given to :func:`ase_method`).
-        kind: ``"xtb"``, ``"dft"``, ``"emt"`` or ``"ase"``.
+        kind: ``"xtb"``, ``"dft"``, ``"casscf"``, ``"emt"`` or ``"ase"``.
         options: the calculator options (charge, spin, SCF settings, ...).
-        functional: DFT functional (``"hf"`` for Hartree–Fock), else None.
+        functional: DFT functional (``"hf"`` for Hartree–Fock), ``"sa-casscf"``, else None.
         basis: DFT basis set, else None.
         factory: for ``kind="ase"``, the zero-argument calculator factory.
     """
@@ -155,6 +161,11 @@ class MethodSpec:
         if self.kind == "xtb":
             options = {**self.options, **(_SAFER_XTB_OPTIONS if safer else {})}
             return _make_tblite(str(_NAMED[self.name]), options)
+        if self.kind == "casscf":
+            from nnpkit.labeling.casscf_calculator import SAFER_CASSCF_OPTIONS, SACASSCFCalculator
+
+            options = {**self.options, **(SAFER_CASSCF_OPTIONS if safer else {})}
+            return SACASSCFCalculator(basis=self.basis, **options)
         from nnpkit.labeling.pyscf_calculator import SAFER_PYSCF_OPTIONS, PySCFCalculator
 
         options = {**self.options, **(SAFER_PYSCF_OPTIONS if safer else {})}
@@ -187,7 +198,7 @@ class MethodSpec:
 
         import nnpkit
 
-        code = {"xtb": "tblite", "dft": "pyscf", "emt": "ase"}.get(self.kind)
+        code = {"xtb": "tblite", "dft": "pyscf", "casscf": "pyscf", "emt": "ase"}.get(self.kind)
         if code is None:
             assert self.factory is not None
             code = getattr(self.factory, "__module__", "") or "unknown"
@@ -212,7 +223,11 @@ def parse_method(method: str, **options: Any) -> MethodSpec:
             ``field_step_au`` (finite-field step, a.u.) and ``polarizability_method``
             (``finite_field`` or ``analytic``); see
             :class:`~nnpkit.labeling.pyscf_calculator.PySCFCalculator`. EMT: EMT's
-            parameters. The options enter :meth:`MethodSpec.settings` (the hash).
+            parameters. ``sa-casscf/<basis>``: ``active_electrons`` and ``active_orbitals``
+            (required), ``n_states``, ``active_ao_labels`` (AVAS), ``charge``, ``spin``,
+            ``conv_tol``, ``max_cycle``, ... (see
+            :class:`~nnpkit.labeling.casscf_calculator.SACASSCFCalculator`). The options
+            enter :meth:`MethodSpec.settings` (the hash).
 
     Raises:
         ConfigError: an unknown method (listing the available ones), functional, basis or
@@ -224,6 +239,8 @@ def parse_method(method: str, **options: Any) -> MethodSpec:
                           dict(options))
         spec.make_calculator()  # checks the options (and that tblite is installed)
         return spec
+    if key.count("/") == 1 and key.split("/")[0].strip() == "sa-casscf":
+        return _parse_casscf(key.split("/")[1].strip(), dict(options))
     if key.count("/") == 1 and all(part.strip() for part in key.split("/")):
         functional, basis = (part.strip() for part in key.split("/"))
         from nnpkit.labeling.pyscf_calculator import PySCFCalculator, check_functional_and_basis
@@ -240,6 +257,25 @@ def parse_method(method: str, **options: Any) -> MethodSpec:
         return MethodSpec(f"{functional}/{basis}", "dft", options, functional, basis)
     raise ConfigError(f"unknown reference method {method!r}; available: "
                       f"{describe_known_methods()}")
+
+
+def _parse_casscf(basis: str, options: dict[str, Any]) -> MethodSpec:
+    """The :class:`MethodSpec` of ``sa-casscf/<basis>``, its options checked."""
+    from nnpkit.labeling.casscf_calculator import SACASSCFCalculator
+    from nnpkit.labeling.pyscf_calculator import check_functional_and_basis
+
+    if not basis:
+        raise ConfigError("sa-casscf needs a basis set: sa-casscf/<basis>, e.g. "
+                          "sa-casscf/6-31g*")
+    check_functional_and_basis("hf", basis)
+    missing = [name for name in ("active_electrons", "active_orbitals") if name not in options]
+    if missing:
+        raise ConfigError(f"sa-casscf/{basis} needs the option(s) {missing} (the active "
+                          "space CAS(active_electrons, active_orbitals))")
+    if options.get("active_ao_labels") is not None:
+        options["active_ao_labels"] = list(options["active_ao_labels"])
+    SACASSCFCalculator(basis=basis, **options)  # checks the options
+    return MethodSpec(f"sa-casscf/{basis}", "casscf", options, "sa-casscf", basis)
 
 
 def ase_method(factory: Callable[[], Calculator], name: str,

@@ -46,6 +46,7 @@ from nnpkit.errors import ConfigError, LabelingError
 from nnpkit.labeling.methods import integer_charge, structure_charge
 
 __all__ = ["PySCFCalculator", "SAFER_PYSCF_OPTIONS", "check_functional_and_basis",
+           "reject_unknown_options",
            "AU_FIELD_V_PER_A", "AU_POLARIZABILITY_E_A2_PER_V"]
 
 #: Options of the retry after a failed SCF (the "safer settings").
@@ -100,6 +101,14 @@ def _polarizability_modules() -> tuple[Any, Any]:
     return rhf, rks
 
 
+
+def reject_unknown_options(name: str, given: dict[str, Any], known: dict[str, Any]) -> None:
+    """Raise :class:`ConfigError` naming ``name`` and the known options for any unknown one."""
+    unknown = set(given) - set(known)
+    if unknown:
+        raise ConfigError(f"{name} does not take option(s) {sorted(unknown)}; "
+                          f"known: {sorted(known)}")
+
 class PySCFCalculator(Calculator):
     """ASE calculator: energy (eV), forces ([n_atoms, 3], eV/Å) and, with ``field_response``,
     dipole ([3], e·Å, origin (0, 0, 0)) and polarizability ([3, 3], e·Å²/V) from PySCF.
@@ -134,10 +143,7 @@ class PySCFCalculator(Calculator):
     }
 
     def __init__(self, **kwargs: Any) -> None:
-        unknown = set(kwargs) - set(self.default_parameters)
-        if unknown:
-            raise ConfigError(f"PySCF labeller does not take option(s) {sorted(unknown)}; "
-                              f"known: {sorted(self.default_parameters)}")
+        reject_unknown_options("PySCF labeller", kwargs, self.default_parameters)
         super().__init__(**kwargs)
         p = self.parameters
         if p["restricted"] and int(p["spin"]) != 0:

@@ -31,6 +31,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from tqdm.auto import tqdm
 
 from nnpkit.errors import REFERENCE_FAILURES, ConfigError, LabelingError
+from nnpkit.labeling.excited_states import attach_state_labels
 from nnpkit.labeling.methods import KNOWN_METHOD_NAMES, MethodSpec, parse_method
 
 if TYPE_CHECKING:
@@ -52,7 +53,9 @@ __all__ = [
 KNOWN_REFERENCE_METHODS: tuple[str, ...] = KNOWN_METHOD_NAMES
 
 #: Properties :func:`label_structures` knows how to compute and attach.
-_SUPPORTED_PROPERTIES = ("energy", "forces", "stress", "dipole", "polarizability")
+_SUPPORTED_PROPERTIES = ("energy", "forces", "stress", "dipole", "polarizability", "states")
+#: What ``"states"`` fetches (SA-CASSCF): [n] eV, [n, N, 3] eV/Å, [P, N, 3] 1/Å.
+_STATE_RESULTS = ("state_energies", "state_forces", "nacs")
 
 
 def make_reference_calculator(method: str, **options: Any) -> Calculator:
@@ -125,7 +128,9 @@ def compute_labels(
 
     Returns:
         ``{"energy": float (eV), "forces": [n_atoms, 3] (eV/Å), "stress": [6] (eV/Å³)}``,
-        with only the requested (and applicable) keys.
+        with only the requested (and applicable) keys; ``"states"`` adds
+        ``state_energies`` ([n_states], eV), ``state_forces`` ([n_states, n_atoms, 3],
+        eV/Å) and, where the calculator computes them, ``nacs`` ([n_pairs, n_atoms, 3], 1/Å).
 
     Raises:
         LabelingError: if the calculator returns a non-finite value.
@@ -146,6 +151,15 @@ def compute_labels(
                               f"(it computes {list(calculator.implemented_properties)}; "
                               "PySCF methods do with field_response=True)")
         results[name] = np.array(calculator.get_property(name, atoms), dtype=float)
+    if "states" in properties:
+        if "state_energies" not in calculator.implemented_properties:
+            raise ConfigError(f"{type(calculator).__name__} does not compute the 'states' "
+                              f"labels (it computes {list(calculator.implemented_properties)};"
+                              " sa-casscf/<basis> methods do)")
+        calculator.get_property("state_energies", atoms)
+        for name in _STATE_RESULTS:  # nacs only where computed (the option nacs=False)
+            if calculator.results.get(name) is not None:
+                results[name] = np.array(calculator.results[name], dtype=float)
     for name, value in results.items():
         if not np.all(np.isfinite(value)):
             raise LabelingError(f"calculator returned a non-finite {name}")
@@ -220,9 +234,13 @@ def label_each(
                 current = None  # the retry (and the next structure) starts afresh
                 continue
             polarizability = results.pop("polarizability", None)
+            states = {name: results.pop(name) for name in _STATE_RESULTS if name in results}
             work.calc = SinglePointCalculator(work, **results)
             if polarizability is not None:  # not an ASE property: kept in info
                 work.info["polarizability"] = polarizability
+            if states:  # info and per-atom arrays, as extxyz and the store keep them
+                attach_state_labels(work, states["state_energies"], states["state_forces"],
+                                    states.get("nacs"))
             yield LabelOutcome(index, work, None, attempt, time.perf_counter() - started)
             break
         else:

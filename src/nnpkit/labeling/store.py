@@ -39,6 +39,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from nnpkit.data.io import _database_target, database_errors, is_row_key, write_structures
 from nnpkit.errors import DataError
+from nnpkit.labeling.excited_states import NACS_KEY, STATE_ENERGIES_KEY, STATE_FORCES_KEY
 from nnpkit.labeling.methods import MethodSpec
 from nnpkit.labeling.reference import LabelOutcome
 from nnpkit.labeling.store_backends import open_database
@@ -268,7 +269,8 @@ class DatasetStore:
     def structures(self, method: str | None = None) -> list[Atoms]:
         """The labelled (``status="ok"``) structures, oldest first, each with its labels as a
         SinglePointCalculator, its record's key-value pairs (provenance, charge) and
-        polarizability ([3, 3], e·Å²/V) in ``info``."""
+        polarizability ([3, 3], e·Å²/V) in ``info``, and state labels (``state_energies``
+        in ``info``, ``state_forces`` and ``nacs`` in ``arrays``) where computed."""
         out = []
         for row in self._db.select(**self._query("ok", method), sort="id"):
             atoms = row.toatoms()
@@ -277,6 +279,12 @@ class DatasetStore:
                 atoms.info["charge"] = row.data["charge"]
             if row.data.get("polarizability") is not None:
                 atoms.info["polarizability"] = np.asarray(row.data["polarizability"], float)
+            if row.data.get(STATE_ENERGIES_KEY) is not None:  # [n_states], eV
+                atoms.info[STATE_ENERGIES_KEY] = np.asarray(row.data[STATE_ENERGIES_KEY],
+                                                            float)
+            for key in (STATE_FORCES_KEY, NACS_KEY):  # [n_atoms, 3·k] (excited_states)
+                if row.data.get(key) is not None:
+                    atoms.arrays[key] = np.asarray(row.data[key], float)
             out.append(atoms)
         return out
 
