@@ -14,6 +14,12 @@ from nnpkit.apps.nonadiabatic.adiabatic import (
     align_phases,
     coupling_vectors,
 )
+from nnpkit.apps.nonadiabatic.adiabatic_loss import (
+    adiabatic_from_diabatic,
+    gap_scaled_couplings,
+    phase_free_coupling_loss,
+)
+from nnpkit.apps.nonadiabatic.atomistic_training import atomistic_adiabatic, fit_atomistic_diabatic
 from nnpkit.apps.nonadiabatic.dynamics import FSSHResult, run_fssh
 from nnpkit.apps.nonadiabatic.exact import ExactScattering, WavepacketConfig, exact_scattering
 from nnpkit.apps.nonadiabatic.fssh import FSSHConfig, FSSHState, fssh_init, fssh_step
@@ -33,5 +39,7 @@ __all__ = [
     "FSSHConfig", "FSSHState", "fssh_init", "fssh_step", "load_diabatic_model",
     "save_diabatic_model", "DiabaticMLP", "NetworkPotential", "DiabaticPotential",
     "resolve_potential", "ScatteringResult", "fssh_scattering", "DiabaticData",
-    "DiabaticTrainingConfig", "fit_diabatic_mlp",
+    "DiabaticTrainingConfig", "fit_diabatic_mlp", "adiabatic_from_diabatic",
+    "gap_scaled_couplings", "phase_free_coupling_loss", "atomistic_adiabatic",
+    "fit_atomistic_diabatic",
 ]

@@ -13,26 +13,36 @@ mean squared second derivative, by central differences at the training points, r
 to the energy scale) that makes the fitted diabats cross where the adiabats avoid each
 other instead of following the adiabats' sharp bends. Its weight ``smoothness_weight`` is
 the knob of the ansatz. All losses are in units of the data's energy scale.
+
+Nonadiabatic couplings remove the ambiguity: with reference NACs ``d_ij`` (any sign per
+geometry, as electronic-structure codes give them) the network's gap-scaled couplings
+``h_ij = U_i^T ∇H U_j`` are fitted to ``d_ij (E_j - E_i)`` by the phase-free loss of
+:mod:`nnpkit.apps.nonadiabatic.adiabatic_loss`, weighted by ``coupling_weight``. Where the
+couplings form one connected region (Tully 1 and 3) the adiabatic data then fix the
+diabatic matrix up to a constant rotation, which changes no observable; the relative sign
+of separated coupling regions stays open (see :mod:`~nnpkit.apps.nonadiabatic.
+adiabatic_loss`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import torch
-from ase import Atoms
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
-from nnpkit.apps.nonadiabatic.molecular import AtomisticDiabaticNetwork, molecule_graphs
+from nnpkit.apps.nonadiabatic.adiabatic_loss import (
+    adiabatic_from_diabatic,
+    gap_scaled_couplings,
+    phase_free_coupling_loss,
+)
 from nnpkit.apps.nonadiabatic.networks import DiabaticMLP
 from nnpkit.errors import ConfigError, DataError, TrainingError
 
-__all__ = ["DiabaticTrainingConfig", "DiabaticData", "FitResult", "fit_diabatic_mlp",
-           "fit_atomistic_diabatic"]
+__all__ = ["DiabaticTrainingConfig", "DiabaticData", "FitResult", "fit_diabatic_mlp"]
 
 
 class DiabaticTrainingConfig(BaseModel):
@@ -51,6 +61,9 @@ class DiabaticTrainingConfig(BaseModel):
     learning_rate: float = Field(5e-3, gt=0, description="Initial Adam learning rate.")
     gradient_weight: float = Field(
         0.0, ge=0, description="Weight of adiabatic-gradient errors (bohr² · loss units).")
+    coupling_weight: float = Field(
+        0.0, ge=0, description="Weight of the phase-free error of the gap-scaled couplings "
+                               "d_ij (E_j - E_i) (bohr² · loss units).")
     smoothness_weight: float = Field(
         1e-3, ge=0, description="Ansatz: weight of the diabats' squared curvature.")
     curvature_step_bohr: float = Field(0.05, gt=0, description="Step of the curvature stencil.")
@@ -67,12 +80,16 @@ class DiabaticData:
         energies: ``[N, n]`` ascending adiabatic energies, Hartree (or None).
         gradients: ``[N, d, n]`` adiabatic gradients, Hartree/bohr (or None).
         diabatic: ``[N, n, n]`` diabatic matrices, Hartree (or None).
+        couplings: ``[N, d, P]`` nonadiabatic couplings ``d_ij = <i|∂j/∂q>`` of the pairs
+            ``i < j`` (``(0,1), (0,2), ..., (1,2), ...``), 1/bohr, any sign per geometry
+            and pair (or None).
     """
 
     positions: np.ndarray
     energies: np.ndarray | None = None
     gradients: np.ndarray | None = None
     diabatic: np.ndarray | None = None
+    couplings: np.ndarray | None = None
 
     def check(self, labels: str) -> None:
         """Raise :class:`DataError` naming the missing or misshapen array."""
@@ -81,12 +98,27 @@ class DiabaticData:
         if needed is None:
             raise DataError(f"labels={labels!r} needs the "
                             f"{'diabatic' if labels == 'diabatic' else 'energies'} array")
-        for name in ("energies", "gradients", "diabatic"):
+        for name in ("energies", "gradients", "diabatic", "couplings"):
             value = getattr(self, name)
             if value is not None and (value.shape[0] != n_samples or
                                       not np.all(np.isfinite(value))):
                 raise DataError(f"{name}: needs {n_samples} finite rows, got shape "
                                 f"{value.shape}")
+        n_states = needed.shape[-1]
+        n_dim, n_pairs = self.positions.shape[1], n_states * (n_states - 1) // 2
+        expected = {"energies": (n_samples, n_states), "gradients": (n_samples, n_dim, n_states),
+                    "diabatic": (n_samples, n_states, n_states),
+                    "couplings": (n_samples, n_dim, n_pairs)}
+        for name, shape in expected.items():
+            value = getattr(self, name)
+            if value is not None and value.shape != shape:
+                raise DataError(f"{name}: expected shape {shape}, got {value.shape}")
+
+    def reference_energies(self) -> np.ndarray:
+        """``[N, n]`` adiabatic energies: given, or the eigenvalues of the diabatic labels."""
+        if self.energies is not None:
+            return self.energies
+        return np.linalg.eigvalsh(np.asarray(self.diabatic))
 
 
 @dataclass
@@ -96,6 +128,8 @@ class FitResult:
     model: DiabaticMLP
     energy_rmse_au: float
     diabatic_rmse_au: float | None
+    coupling_rmse_au: float | None = None
+    """Phase-free RMSE of ``h_ij = d_ij (E_j - E_i)``, Hartree/bohr (when NACs are given)."""
     history: list[float] = field(default_factory=list)
 
 
@@ -112,14 +146,12 @@ def _curvature(model: DiabaticMLP, q: torch.Tensor, step: float) -> torch.Tensor
     return total
 
 
-def _adiabatic(model: DiabaticMLP, q: torch.Tensor, with_gradients: bool
-               ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    if not with_gradients:
-        return torch.linalg.eigvalsh(model(q)), None
-    matrix, gradient = model.matrix_and_gradient(q)  # [N, n, n], [N, d, n, n]
-    energies, vectors = torch.linalg.eigh(matrix)
-    projected = torch.einsum("nki,nakl,nli->nai", vectors, gradient, vectors)  # [N, d, n]
-    return energies, projected
+def _adiabatic(model: DiabaticMLP, q: torch.Tensor, with_derivatives: bool
+               ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Energies ``[N, n]``, and if asked gradients ``[N, d, n]`` and ``h`` ``[N, d, P]``."""
+    if not with_derivatives:
+        return torch.linalg.eigvalsh(model(q)), None, None
+    return adiabatic_from_diabatic(*model.matrix_and_gradient(q))
 
 
 def fit_diabatic_mlp(data: DiabaticData, config: DiabaticTrainingConfig | None = None,
@@ -160,20 +192,33 @@ def fit_diabatic_mlp(data: DiabaticData, config: DiabaticTrainingConfig | None =
     use_gradients = config.gradient_weight > 0 and data.gradients is not None
     if config.gradient_weight > 0 and data.gradients is None:
         raise ConfigError("gradient_weight > 0 but the data carry no gradients")
+    if config.coupling_weight > 0 and data.couplings is None:
+        raise ConfigError("coupling_weight > 0 but the data carry no couplings (NACs)")
+    use_couplings = config.coupling_weight > 0
     target_gradients = (torch.as_tensor(data.gradients, dtype=torch.float64)
                         if use_gradients else None)
+    reference_energies = torch.as_tensor(data.reference_energies(), dtype=torch.float64)
+    target_couplings = (None if data.couplings is None else gap_scaled_couplings(
+        torch.as_tensor(data.couplings, dtype=torch.float64), reference_energies))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs,
                                                           config.learning_rate * 0.01)
     def objective() -> torch.Tensor:
+        couplings = None
         if config.labels == "diabatic":
             loss = torch.mean(((model(q) - target) / element_scale) ** 2)
+            if use_couplings:
+                _, _, couplings = _adiabatic(model, q, True)
         else:
-            energies, gradients = _adiabatic(model, q, use_gradients)
+            energies, gradients, couplings = _adiabatic(model, q,
+                                                        use_gradients or use_couplings)
             loss = torch.mean((energies - target) ** 2) / scale2
-            if gradients is not None and target_gradients is not None:
+            if use_gradients and gradients is not None and target_gradients is not None:
                 loss = loss + config.gradient_weight * torch.mean(
                     (gradients - target_gradients) ** 2) / scale2
+        if couplings is not None and target_couplings is not None:
+            loss = loss + config.coupling_weight * phase_free_coupling_loss(
+                couplings, target_couplings) / scale2
         if config.smoothness_weight > 0:
             loss = loss + config.smoothness_weight * _curvature(
                 model, q, config.curvature_step_bohr) / scale2
@@ -209,66 +254,11 @@ def fit_diabatic_mlp(data: DiabaticData, config: DiabaticTrainingConfig | None =
     model.eval()
     with torch.no_grad():
         matrix = model(q)
-        fitted = torch.linalg.eigvalsh(matrix).numpy()
-    exact_energies = (data.energies if data.energies is not None
-                      else np.linalg.eigvalsh(np.asarray(data.diabatic)))
-    energy_rmse = float(np.sqrt(np.mean((fitted - exact_energies) ** 2)))
+        fitted, _, couplings = _adiabatic(model, q, target_couplings is not None)
+    energy_rmse = float(torch.sqrt(torch.mean((fitted - reference_energies) ** 2)))
     diabatic_rmse = (float(np.sqrt(np.mean((matrix.numpy() - data.diabatic) ** 2)))
                      if data.diabatic is not None else None)
-    return FitResult(model, energy_rmse, diabatic_rmse, history)
-
-
-def fit_atomistic_diabatic(network: AtomisticDiabaticNetwork, structures: Sequence[Atoms],
-                           energies_eV: np.ndarray | None = None,
-                           diabatic_eV: np.ndarray | None = None, epochs: int = 1500,
-                           learning_rate: float = 5e-3, seed: int = 0,
-                           progress: bool = False) -> dict:
-    """Train an :class:`AtomisticDiabaticNetwork` in place (float64, full batch, Adam).
-
-    Args:
-        network: the network to train.
-        structures: ``B`` molecules (ASE Atoms, Å).
-        energies_eV: ``[B, n]`` adiabatic energies: fit the eigenvalues (the realistic case).
-        diabatic_eV: ``[B, n, n]`` diabatic matrices: fit every element (used if given).
-
-    Returns:
-        ``{"energy_rmse_eV": ..., "diabatic_rmse_eV": ... or None}`` on the training set.
-    """
-    if energies_eV is None and diabatic_eV is None:
-        raise DataError("fit_atomistic_diabatic needs energies_eV or diabatic_eV")
-    torch.manual_seed(seed)
-    network.double()
-    graph = molecule_graphs(structures, network.cutoff_A).to(dtype=torch.float64)
-    target_matrix = None if diabatic_eV is None else torch.as_tensor(diabatic_eV).double()
-    if target_matrix is not None:
-        target_energies = torch.linalg.eigvalsh(target_matrix)
-    else:
-        target_energies = torch.as_tensor(energies_eV).double()
-    if target_energies.shape != (graph.n_structures, network.n_states):
-        raise DataError(f"labels have shape {tuple(target_energies.shape)}; expected "
-                        f"{(graph.n_structures, network.n_states)}")
-    network.fit_normalization(graph, target_energies)
-    scale2 = float(network.energy_scale) ** 2
-    optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs,
-                                                          learning_rate * 0.01)
-    for epoch in tqdm(range(epochs), disable=not progress, desc="fit"):
-        optimizer.zero_grad()
-        matrix = network(graph)  # [B, n, n]
-        if target_matrix is not None:
-            loss = torch.mean((matrix - target_matrix) ** 2) / scale2
-        else:
-            loss = torch.mean((torch.linalg.eigvalsh(matrix) - target_energies) ** 2) / scale2
-        if not torch.isfinite(loss):
-            raise TrainingError(f"atomistic diabatic fit: loss is {float(loss)} at {epoch}")
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-    network.eval()
-    with torch.no_grad():
-        matrix = network(graph)
-        energy_rmse = float(torch.sqrt(torch.mean(
-            (torch.linalg.eigvalsh(matrix) - target_energies) ** 2)))
-        diabatic_rmse = (None if target_matrix is None else
-                         float(torch.sqrt(torch.mean((matrix - target_matrix) ** 2))))
-    return {"energy_rmse_eV": energy_rmse, "diabatic_rmse_eV": diabatic_rmse}
+    coupling_rmse = (None if couplings is None or target_couplings is None else float(
+        torch.sqrt(phase_free_coupling_loss(couplings, target_couplings).clamp_min(0.0)
+                   / q.shape[1])))
+    return FitResult(model, energy_rmse, diabatic_rmse, coupling_rmse, history)
