@@ -7,6 +7,7 @@ import pytest
 from ase import Atoms
 from scipy.spatial.transform import Rotation
 
+from nnpkit.apps.nonadiabatic.atomistic_training import fit_atomistic_diabatic
 from nnpkit.apps.nonadiabatic.dynamics import run_fssh
 from nnpkit.apps.nonadiabatic.fssh import FSSHConfig
 from nnpkit.apps.nonadiabatic.molecular import (
@@ -14,7 +15,6 @@ from nnpkit.apps.nonadiabatic.molecular import (
     MolecularDiabaticPotential,
     molecule_graphs,
 )
-from nnpkit.apps.nonadiabatic.training import fit_atomistic_diabatic
 from nnpkit.errors import DataError, UnknownElementError
 from nnpkit.units import BOHR_TO_A
 
@@ -122,3 +122,31 @@ def test_unknown_element(trained):
     network, _, _ = trained
     with pytest.raises(UnknownElementError, match="elements"):
         network(molecule_graphs([Atoms("CH4", positions=np.eye(5, 3))], 4.0))
+
+
+def test_fssh_cli_runs_a_molecule_from_its_learned_ground_state(trained, tmp_path, capsys):
+    """``nnpkit fssh --molecule``: Wigner sampling of the network's relaxed ground state,
+    FSSH with decoherence, the lifetime fit, result.json and populations.png."""
+    import json
+
+    from ase.io import write
+
+    from nnpkit.apps.nonadiabatic.model_file import save_diabatic_model
+    from nnpkit.cli.main import main
+
+    network, _, _ = trained
+    model = save_diabatic_model(tmp_path / "water.nnpd", network)
+    structure = tmp_path / "water.xyz"
+    write(structure, _waters(1, 7)[0])
+    out = tmp_path / "run"
+    code = main(["fssh", "--model", str(model), "--molecule", str(structure),
+                 "--trajectories", "8", "--time-fs", "4", "--dt-fs", "0.1", "--out", str(out),
+                 "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["decoherence"] == "edc" and summary["n_trajectories"] == 8
+    assert summary["times_fs"][-1] == pytest.approx(4.0)
+    assert set(summary["lifetime"]) >= {"tau_fs", "tau_stderr_fs", "t0_fs"}
+    assert (out / "populations.png").stat().st_size > 0
+    assert json.loads((out / "result.json").read_text())["lifetime"] == summary["lifetime"]
+    assert main(["fssh", "--model", str(model)]) != 0  # neither --momentum-au nor --molecule

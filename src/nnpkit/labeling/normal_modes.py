@@ -6,7 +6,9 @@ The Hessian comes from central finite differences of any calculator's forces at 
 Boltzmann amplitude ``q_k ~ N(0, k_B T / λ_k)``, so the harmonic energy of a sample,
 ``½ Σ_k λ_k q_k²``, averages to ``n_modes · k_B T / 2``. Translations and rotations (6, or
 5 for linear molecules) are projected out of the Hessian before it is diagonalised, so the
-centre of mass does not move. Units: Å, eV, amu, K.
+centre of mass does not move. :func:`wigner_samples` draws positions *and* velocities from
+the harmonic Wigner distribution instead (quantum zero-point spread, the usual initial
+conditions of photodynamics). Units: Å, eV, amu, K, fs.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ase.calculators.calculator import Calculator
 
 from nnpkit.errors import ConfigError, DataError
 
-__all__ = ["HarmonicModes", "harmonic_modes", "normal_mode_samples"]
+__all__ = ["HarmonicModes", "harmonic_modes", "normal_mode_samples", "wigner_samples"]
 
 
 @dataclass
@@ -150,3 +152,41 @@ def normal_mode_samples(atoms: Atoms, calculator: Calculator, temperature_K: flo
         copy.info["harmonic_energy_eV"] = float(0.5 * np.sum(modes.eigenvalues * q**2))
         samples.append(copy)
     return samples
+
+
+def wigner_samples(modes: HarmonicModes, n_samples: int, seed: int = 0,
+                   temperature_K: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and velocities from the harmonic Wigner distribution of ``modes``.
+
+    Each mode is an independent Gaussian in its mass-weighted coordinate and velocity,
+    ``<q_k²> = ħ/(2ω_k) · coth(ħω_k / 2k_BT)`` and ``<q̇_k²> = ħω_k/2 · coth(...)``
+    (the ground state at T = 0), so the centre of mass and the total angular momentum at
+    the reference geometry stay zero.
+
+    Args:
+        modes: :func:`harmonic_modes` of the molecule at its minimum.
+        n_samples: number of samples.
+        seed: random seed.
+        temperature_K: vibrational temperature (0: ground state), K.
+
+    Returns:
+        ``(positions [n_samples, N, 3] Å, velocities [n_samples, N, 3] Å/fs)``.
+    """
+    if n_samples < 0 or temperature_K < 0:
+        raise ConfigError(f"need n_samples >= 0 and temperature_K >= 0, got {n_samples}, "
+                          f"{temperature_K}")
+    omega = np.sqrt(modes.eigenvalues * units._e / units._amu) * 1e10  # [M] rad/s
+    occupation = (1.0 / np.tanh(units._hbar * omega / (2.0 * units._k * temperature_K))
+                  if temperature_K > 0 else np.ones_like(omega))  # [M]
+    q_std = np.sqrt(units._hbar / (2.0 * omega) * occupation / units._amu) * 1e10  # Å amu^½
+    qdot_std = np.sqrt(units._hbar * omega / 2.0 * occupation / units._amu) * 1e-5  # Å/fs amu^½
+    rng = np.random.default_rng(seed)
+    shape = (n_samples, len(omega))
+    q = rng.normal(size=shape) * q_std  # [n, M]
+    qdot = rng.normal(size=shape) * qdot_std  # [n, M]
+    inv_sqrt_mass = 1.0 / np.sqrt(np.repeat(modes.atoms.get_masses(), 3))  # [3N]
+    n_atoms = len(modes.atoms)
+    positions = modes.atoms.positions[None] + ((q @ modes.modes) * inv_sqrt_mass).reshape(
+        n_samples, n_atoms, 3)
+    velocities = ((qdot @ modes.modes) * inv_sqrt_mass).reshape(n_samples, n_atoms, 3)
+    return positions, velocities

@@ -44,6 +44,9 @@ class FSSHResult:
         n_steps: steps taken.
         max_energy_drift_au: largest ``|E_total(end) - E_total(start)|`` over trajectories.
         trajectory_steps: sum over trajectories of the steps each one took.
+        active_history: ``[R, T]`` active state of every trajectory at each record time
+            (a retired trajectory keeps its final state), or None unless requested.
+        position_history: ``[R, T, d]`` positions at each record time (bohr), or None.
     """
 
     times_au: np.ndarray
@@ -53,6 +56,8 @@ class FSSHResult:
     n_steps: int
     max_energy_drift_au: float
     trajectory_steps: int
+    active_history: np.ndarray | None = None
+    position_history: np.ndarray | None = None
 
 
 def _record(state: FSSHState, n_states: int) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +90,7 @@ def _merge(parts: list[tuple[np.ndarray, FSSHState]], n_traj: int) -> FSSHState:
 def run_fssh(potential: DiabaticPotential, positions: np.ndarray, momenta: np.ndarray,
              config: FSSHConfig, max_time_au: float, initial_state: int | np.ndarray = 0,
              finished: StopCondition | None = None, record_every: int = 10,
-             retire_every: int = 20) -> FSSHResult:
+             retire_every: int = 20, history: bool = False) -> FSSHResult:
     """Propagate an ensemble until ``max_time_au`` or until every trajectory is finished.
 
     Args:
@@ -98,6 +103,8 @@ def run_fssh(potential: DiabaticPotential, positions: np.ndarray, momenta: np.nd
         finished: optional stop condition; finished trajectories are retired.
         record_every: steps between population records.
         retire_every: steps between checks of ``finished``.
+        history: also keep every trajectory's active state and positions at the record
+            times (``active_history``, ``position_history``; memory ``R × T × d``).
 
     Returns:
         :class:`FSSHResult`; retired trajectories count with their final state in the
@@ -118,6 +125,8 @@ def run_fssh(potential: DiabaticPotential, positions: np.ndarray, momenta: np.nd
     counts, mean_c2 = _record(state, n_states)
     populations.append(counts)
     electronic.append(mean_c2)
+    latest_active, latest_positions = state.active.copy(), state.positions.copy()
+    active_history, position_history = [latest_active.copy()], [latest_positions.copy()]
     n_steps = int(np.ceil(max_time_au / config.dt_au))
     trajectory_steps = 0
     step = 0
@@ -131,6 +140,8 @@ def run_fssh(potential: DiabaticPotential, positions: np.ndarray, momenta: np.nd
                 if np.any(done):
                     out = state.select(done)
                     retired.append((ids[done], out))
+                    latest_active[ids[done]] = out.active
+                    latest_positions[ids[done]] = out.positions
                     retired_counts += np.bincount(out.active, minlength=n_states)
                     retired_electronic += np.sum(np.abs(out.amplitudes) ** 2, axis=0)
                     state, ids = state.select(~done), ids[~done]
@@ -140,6 +151,10 @@ def run_fssh(potential: DiabaticPotential, positions: np.ndarray, momenta: np.nd
                 times.append(step * config.dt_au)
                 populations.append((flying_counts + retired_counts) / n_traj)
                 electronic.append((flying_c2 + retired_electronic) / n_traj)
+                if history:  # retired trajectories keep their last values
+                    latest_active[ids], latest_positions[ids] = state.active, state.positions
+                    active_history.append(latest_active.copy())
+                    position_history.append(latest_positions.copy())
             if len(ids) == 0:
                 break
     if len(ids):
@@ -147,4 +162,6 @@ def run_fssh(potential: DiabaticPotential, positions: np.ndarray, momenta: np.nd
     final = _merge(retired, n_traj)
     drift = np.abs(total_energy(final, masses) - start_energy)
     return FSSHResult(np.asarray(times), np.asarray(populations), np.asarray(electronic),
-                      final, step, float(drift.max()), trajectory_steps)
+                      final, step, float(drift.max()), trajectory_steps,
+                      np.asarray(active_history) if history else None,
+                      np.asarray(position_history) if history else None)
