@@ -96,7 +96,7 @@ def test_uncoupled_collision_leaves_on_the_incoming_diabat_in_both_methods() -> 
 
 def test_weak_coupling_exit_follows_landau_zener_on_average() -> None:
     """Weak coupling: FSSH's neutral yield equals the double-passage Landau–Zener
-    2P(1−P) with P = 2πH₁₂²/(v ΔF) at the crossing, within its statistics, and conserves
+    2P(1−P) with P = exp(−2πH₁₂²/(v ΔF)) at the crossing, within its statistics, and conserves
     the energy of every trajectory to 1e-4 Eh."""
     model = HarpoonModel(w0=0.0015)
     fssh, dynamics = fssh_collision(model, 0.04, 1, 2000, CONFIG, FSSHConfig(progress=False,
@@ -105,8 +105,8 @@ def test_weak_coupling_exit_follows_landau_zener_on_average() -> None:
     coupling = 0.0015 * np.exp(-0.5 * (crossing - 6.0))
     total = 0.04 + float(np.linalg.eigvalsh(model.evaluate(np.array([[10.4]]))[0])[0, 1])
     speed = np.sqrt(2.0 * total / 9264.0)
-    p_hop = 1.0 - np.exp(-2.0 * np.pi * coupling**2 / (speed / crossing**2))
-    expected = 2.0 * p_hop * (1.0 - p_hop)
+    diabatic = np.exp(-2.0 * np.pi * coupling**2 / (speed / crossing**2))
+    expected = 2.0 * diabatic * (1.0 - diabatic)  # symmetric in the two passages
     assert abs(fssh.exit[0] - expected) < 3.0 * fssh.stderr[0] + 0.01
     assert dynamics.max_energy_drift_au < 1e-4
 
@@ -128,3 +128,26 @@ def test_two_crossing_regions_are_refused_and_the_peak_is_located() -> None:
     check_single_crossing(r, one)
     with pytest.raises(DataError, match="2 separate regions"):
         check_single_crossing(r, one + np.exp(-((r - 7.0) ** 2) / 0.1))
+
+
+def test_half_collision_crosses_once_with_the_landau_zener_probability() -> None:
+    """Moving out from inside the crossing, the ionic packet passes the coupling region
+    once: exact wavepacket and FSSH agree (3σ + 0.01) and follow single-passage
+    Landau–Zener (0.05); nothing turns back."""
+    model = HarpoonModel(w0=0.004)
+    config = CONFIG.model_copy(update={"start_bohr": 4.5, "direction": "out", "r_min_bohr": 1.5,
+                                       "absorber_bohr": 1.0})
+    exact = exact_collision(model, 0.2, 0, config)
+    fssh, dynamics = fssh_collision(model, 0.2, 0, 2000, config,
+                                    FSSHConfig(progress=False, dt_au=2.0))
+    crossing = 1.0 / 0.15
+    coupling = 0.004 * np.exp(-0.5 * (crossing - 6.0))
+    total = 0.2 + float(np.linalg.eigvalsh(model.evaluate(np.array([[4.5]]))[0])[0, 0])
+    speed = np.sqrt(2.0 * total / 9264.0)
+    # staying ionic = the diabatic passage = a hop between the adiabats
+    diabatic = np.exp(-2.0 * np.pi * coupling**2 / (speed / crossing**2))
+    assert exact.details["returned"] < 1e-3 and fssh.details["returned"] == 0.0
+    assert abs(fssh.exit[1] - exact.exit[1]) < 3.0 * fssh.stderr[1] + 0.01
+    assert abs(exact.exit[1] - diabatic) < 0.05
+    assert exact.exit.sum() + exact.unfinished == pytest.approx(1.0, abs=1e-3)
+    assert dynamics.max_energy_drift_au < 1e-4

@@ -1,16 +1,21 @@
 """A diatomic collision through an avoided crossing: exact wavepacket and surface hopping.
 
-The fragments approach along the bond coordinate ``R`` on a chosen adiabatic state, pass
-the crossing region, bounce off the repulsive wall and leave; the branching ratio is the
-probability of leaving on each adiabatic state (e.g. ions against neutral atoms for an
-ionic/covalent crossing). Both methods start from the same Gaussian packet, centred at
-``start_bohr`` with width ``sigma_bohr`` and mean inward momentum ``-sqrt(2 μ E_kin)``:
+In a full collision (``direction="in"``) the fragments approach along the bond coordinate
+``R`` on a chosen adiabatic state, pass the crossing region, bounce off the repulsive wall
+and leave; in a half collision (``direction="out"``, as after a photo-excitation or from
+the bottom of a well) the packet starts inside and crosses the coupling region once on its
+way out. The branching ratio is the probability of leaving on each adiabatic state (e.g.
+ions against neutral atoms for an ionic/covalent crossing). Both methods start from the
+same Gaussian packet, centred at ``start_bohr`` with width ``sigma_bohr`` and mean momentum
+``∓sqrt(2 μ E_kin)``:
 
 * :func:`exact_collision` propagates it with the multi-state split-operator propagator on
   ``[r_min, r_max]``; a quadratic absorber in the outer ``absorber_bohr`` removes the
   outgoing flux, and every removed density is projected onto the local adiabatic states
-  and booked to that exit channel. The wall at ``r_min`` must lie above the packet's
-  energy on every state (checked), so nothing reaches the periodic image.
+  and booked to that exit channel. In a full collision the wall at ``r_min`` must lie above
+  the packet's energy on every state (checked), so nothing reaches the periodic image; in
+  a half collision a second absorber in the inner ``absorber_bohr`` removes anything that
+  turns back, reported as ``returned``.
 * :func:`fssh_collision` runs surface hopping on trajectories sampled from the packet's
   Wigner distribution; a trajectory is finished once it is outside ``exit_bohr`` moving
   out, and its active state is its channel (binomial standard errors).
@@ -21,6 +26,7 @@ Atomic units throughout.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import scipy.fft
@@ -45,7 +51,9 @@ class CollisionConfig(BaseModel):
 
     r_min_bohr: float = Field(gt=0, description="Inner end of the grid (behind the wall).")
     r_max_bohr: float = Field(gt=0, description="Outer end of the grid (end of the absorber).")
-    start_bohr: float = Field(gt=0, description="Centre of the incoming packet.")
+    start_bohr: float = Field(gt=0, description="Centre of the initial packet.")
+    direction: Literal["in", "out"] = Field(
+        "in", description="Full collision (moving in, off the wall) or half (moving out).")
     sigma_bohr: float = Field(0.3, gt=0, description="Position width of the packet.")
     absorber_bohr: float = Field(2.0, gt=0, description="Width of the outer absorber.")
     points_per_wavelength: float = Field(10.0, gt=2, description="Grid resolution.")
@@ -82,6 +90,8 @@ class CollisionResult:
 
 def _check_geometry(config: CollisionConfig) -> None:
     inner, outer = config.r_min_bohr, config.r_max_bohr - config.absorber_bohr
+    if config.direction == "out":
+        inner += config.absorber_bohr
     if not inner + 3 * config.sigma_bohr < config.start_bohr < outer - 3 * config.sigma_bohr:
         raise ConfigError(f"the packet at {config.start_bohr} ± 3×{config.sigma_bohr} bohr must "
                           f"lie between r_min = {inner} and the absorber at {outer} bohr")
@@ -115,7 +125,7 @@ def exact_collision(potential: DiabaticPotential, kinetic_energy_au: float, init
     energies = np.linalg.eigvalsh(potential.evaluate(r_probe)[0])  # [P, n]
     start_index = int(np.argmin(np.abs(r_probe[:, 0] - config.start_bohr)))
     total = float(energies[start_index, initial_state]) + kinetic_energy_au
-    if float(energies[0].min()) < total + 0.01:
+    if config.direction == "in" and float(energies[0].min()) < total + 0.01:
         raise ConfigError(f"the wall at r_min = {config.r_min_bohr} bohr "
                           f"({energies[0].min():.4f} Eh) is below the packet's energy "
                           f"{total:.4f} Eh (+0.01); lower r_min")
@@ -132,7 +142,9 @@ def exact_collision(potential: DiabaticPotential, kinetic_energy_au: float, init
     # the packet only explores energies up to its largest kinetic energy: walls far above
     # it carry no density, so they need not set the step
     dt = config.dt_au or 0.2 / (p_max**2 / (2.0 * mass))
-    packet = np.exp(-((r - config.start_bohr) ** 2) / (4.0 * config.sigma_bohr**2) - 1j * k * r)
+    sign = -1.0 if config.direction == "in" else 1.0
+    packet = np.exp(-((r - config.start_bohr) ** 2) / (4.0 * config.sigma_bohr**2)
+                    + 1j * sign * k * r)
     psi = vectors[:, :, initial_state].T * packet[None, :]  # [n, N]
     psi = psi / np.sqrt(np.sum(grid.integrate(np.abs(psi) ** 2)))
     # a constant shift keeps the phases small; it changes nothing physical
@@ -140,26 +152,34 @@ def exact_collision(potential: DiabaticPotential, kinetic_energy_au: float, init
     propagator = SplitOperator(grid, np.moveaxis(shifted, 0, -1), mass, dt)
     depth = np.clip((r - (config.r_max_bohr - config.absorber_bohr)) / config.absorber_bohr,
                     0.0, None)
+    inner = r < config.r_min_bohr + config.absorber_bohr  # [N]
+    if config.direction == "out":  # the inner absorber
+        depth = depth + np.clip((config.r_min_bohr + config.absorber_bohr - r)
+                                / config.absorber_bohr, 0.0, None)
     speed = p_max / mass
     absorber = 3.0 * np.log(1e6) * speed / (2.0 * config.absorber_bohr) * depth**2  # [N]
     chunk = 4
     keep = np.exp(-absorber * dt * chunk)
     removed = 1.0 - keep**2
     booked = np.zeros(potential.n_states)
+    returned = 0.0
     n_chunks = int(np.ceil(config.max_time_au / (dt * chunk)))
     norm, time = 1.0, 0.0
     for _ in tqdm(range(n_chunks), disable=not config.progress, desc="wavepacket"):
         psi = propagator.propagate(psi, chunk)
         time += dt * chunk
         adiabatic = np.einsum("xki,kx->ix", vectors, psi)  # [n, N]
-        booked += np.sum(np.abs(adiabatic) ** 2 * removed, axis=1) * grid.spacing[0]
+        density = np.abs(adiabatic) ** 2 * removed * grid.spacing[0]  # [n, N]
+        booked += density[:, ~inner].sum(axis=1)
+        returned += float(density[:, inner].sum())
         psi = psi * keep
         norm = float(np.sum(grid.integrate(np.abs(psi) ** 2)))
         if norm < config.tolerance:
             break
     return CollisionResult(booked, np.zeros_like(booked), norm, "exact",
                            {"grid_points": int(n_points), "dt_au": float(dt),
-                            "time_au": float(time), "energy_au": total})
+                            "time_au": float(time), "energy_au": total,
+                            "returned": returned})
 
 
 def fssh_collision(potential: DiabaticPotential, kinetic_energy_au: float, initial_state: int,
@@ -173,7 +193,7 @@ def fssh_collision(potential: DiabaticPotential, kinetic_energy_au: float, initi
         n_trajectories: ensemble size.
         fssh: surface-hopping settings (time step, decoherence, seed).
         exit_bohr: a trajectory beyond this moving out is finished (default: the packet
-            start plus three widths).
+            start plus three widths in a full collision, the outer absorber in a half one).
 
     Returns:
         ``(CollisionResult, FSSHResult)``.
@@ -183,20 +203,31 @@ def fssh_collision(potential: DiabaticPotential, kinetic_energy_au: float, initi
     fssh = fssh or FSSHConfig(progress=False)
     rng = np.random.default_rng(fssh.seed + 7919)
     positions = rng.normal(config.start_bohr, config.sigma_bohr, (n_trajectories, 1))
-    momenta = rng.normal(-k, 0.5 / config.sigma_bohr, (n_trajectories, 1))
-    limit = exit_bohr or config.start_bohr + 3.0 * config.sigma_bohr
+    sign = -1.0 if config.direction == "in" else 1.0
+    momenta = rng.normal(sign * k, 0.5 / config.sigma_bohr, (n_trajectories, 1))
+    limit = exit_bohr or (config.start_bohr + 3.0 * config.sigma_bohr if config.direction == "in"
+                          else config.r_max_bohr - config.absorber_bohr)
+
+    inner = config.r_min_bohr + config.absorber_bohr
+
+    def exited(x: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return (x[:, 0] > limit) & (p[:, 0] > 0)
 
     def finished(x: np.ndarray, p: np.ndarray) -> np.ndarray:
-        return (x[:, 0] > limit) & (p[:, 0] > 0)
+        if config.direction == "in":
+            return exited(x, p)
+        return exited(x, p) | (x[:, 0] < inner)  # turned back: the inner absorber
 
     dynamics = run_fssh(potential, positions, momenta, fssh, config.max_time_au,
                         initial_state=initial_state, finished=finished)
     final = dynamics.final
-    done = finished(final.positions, final.momenta)
+    done = exited(final.positions, final.momenta)
     counts = np.bincount(final.active[done], minlength=potential.n_states) / n_trajectories
     stderr = np.sqrt(counts * (1.0 - counts) / n_trajectories)
-    details = {"n_trajectories": n_trajectories, "dt_au": fssh.dt_au,
+    returned = float(np.mean(final.positions[:, 0] < inner)) if config.direction == "out" else 0.0
+    details = {"n_trajectories": n_trajectories, "dt_au": fssh.dt_au, "returned": returned,
                "hops_per_trajectory": float(np.mean(final.hops)),
                "max_energy_drift_au": dynamics.max_energy_drift_au}
-    return (CollisionResult(counts, stderr, float(1.0 - done.mean()), "fssh", details),
+    return (CollisionResult(counts, stderr, float(1.0 - done.mean()) - returned, "fssh",
+                            details),
             dynamics)
