@@ -31,10 +31,10 @@ from typing import Literal
 import numpy as np
 import scipy.fft
 from pydantic import BaseModel, ConfigDict, Field
-from tqdm import tqdm
 
 from nnpkit.apps.nonadiabatic.adiabatic import align_phases
 from nnpkit.apps.nonadiabatic.dynamics import FSSHResult, run_fssh
+from nnpkit.apps.nonadiabatic.exact import absorb_until_gone
 from nnpkit.apps.nonadiabatic.fssh import FSSHConfig
 from nnpkit.apps.nonadiabatic.potentials import DiabaticPotential, masses_of
 from nnpkit.errors import ConfigError
@@ -160,22 +160,11 @@ def exact_collision(potential: DiabaticPotential, kinetic_energy_au: float, init
     absorber = 3.0 * np.log(1e6) * speed / (2.0 * config.absorber_bohr) * depth**2  # [N]
     chunk = 4
     keep = np.exp(-absorber * dt * chunk)
-    removed = 1.0 - keep**2
-    booked = np.zeros(potential.n_states)
-    returned = 0.0
     n_chunks = int(np.ceil(config.max_time_au / (dt * chunk)))
-    norm, time = 1.0, 0.0
-    for _ in tqdm(range(n_chunks), disable=not config.progress, desc="wavepacket"):
-        psi = propagator.propagate(psi, chunk)
-        time += dt * chunk
-        adiabatic = np.einsum("xki,kx->ix", vectors, psi)  # [n, N]
-        density = np.abs(adiabatic) ** 2 * removed * grid.spacing[0]  # [n, N]
-        booked += density[:, ~inner].sum(axis=1)
-        returned += float(density[:, inner].sum())
-        psi = psi * keep
-        norm = float(np.sum(grid.integrate(np.abs(psi) ** 2)))
-        if norm < config.tolerance:
-            break
+    absorbed, psi, norm, time = absorb_until_gone(propagator, psi, vectors, keep, chunk,
+                                                  n_chunks, config.tolerance, config.progress)
+    booked = absorbed[:, ~inner].sum(axis=1)
+    returned = float(absorbed[:, inner].sum())
     return CollisionResult(booked, np.zeros_like(booked), norm, "exact",
                            {"grid_points": int(n_points), "dt_au": float(dt),
                             "time_au": float(time), "energy_au": total,

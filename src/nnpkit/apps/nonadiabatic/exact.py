@@ -29,7 +29,8 @@ from nnpkit.errors import ConfigError
 from nnpkit.wavepackets.grid import Grid
 from nnpkit.wavepackets.split_operator import SplitOperator
 
-__all__ = ["WavepacketConfig", "ExactScattering", "scattering_grid", "exact_scattering"]
+__all__ = ["WavepacketConfig", "ExactScattering", "scattering_grid", "exact_scattering",
+           "absorb_until_gone"]
 
 
 class WavepacketConfig(BaseModel):
@@ -114,6 +115,36 @@ def _absorber(x: np.ndarray, half_width: float, config: WavepacketConfig,
     return strength * depth**2
 
 
+def absorb_until_gone(propagator: SplitOperator, psi: np.ndarray, vectors: np.ndarray,
+                      keep: np.ndarray, chunk: int, n_chunks: int, tolerance: float,
+                      progress: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Propagate ``psi [n, N]`` in chunks of ``chunk`` steps, multiplying by the absorbing
+    mask ``keep [N]`` after each, until less than ``tolerance`` of the norm is left.
+
+    Every removed density is projected onto the local adiabatic states ``vectors [N, n, n]``
+    (columns) and accumulated per grid point, so callers book it by region.
+
+    Returns:
+        ``(absorbed [n, N] probability per adiabatic state and point, psi, norm left,
+        time au)``.
+    """
+    grid = propagator.grid
+    removed = 1.0 - keep**2  # [N]
+    absorbed = np.zeros((vectors.shape[-1], grid.shape[0]))
+    norm, time = 1.0, 0.0
+    for _ in tqdm(range(n_chunks), disable=not progress, desc="wavepacket"):
+        psi = propagator.propagate(psi, chunk)
+        time += chunk * propagator.dt_au
+        adiabatic = np.einsum("xki,kx->ix", vectors, psi)  # [n, N]
+        absorbed += np.abs(adiabatic) ** 2 * removed * grid.spacing[0]
+        psi = psi * keep
+        norm = float(np.sum(grid.integrate(np.abs(psi) ** 2)))
+        if norm < tolerance:
+            break
+    return absorbed, psi, norm, time
+
+
 def exact_scattering(potential: DiabaticPotential, momentum_au: float,
                      config: WavepacketConfig | None = None) -> ExactScattering:
     """Transmission and reflection per adiabatic state for a packet starting on state 0.
@@ -146,28 +177,15 @@ def exact_scattering(potential: DiabaticPotential, momentum_au: float,
     absorber = _absorber(x, float(grid.upper[0]), config, p_max / mass)  # [N]
     chunk = config.steps_per_check
     keep = np.exp(-absorber * dt * chunk)  # [N]
-    removed_fraction = 1.0 - keep**2  # [N]
     right = x > 0.0
-    transmission = np.zeros(potential.n_states)
-    reflection = np.zeros(potential.n_states)
     crossing_time = 2.0 * float(grid.upper[0]) * mass / momentum_au
     max_time = config.max_time_au or 10.0 * crossing_time
     n_chunks = int(np.ceil(max_time / (dt * chunk)))
-    norm, time = 1.0, 0.0
-    for _ in tqdm(range(n_chunks), disable=not config.progress, desc="wavepacket"):
-        psi = propagator.propagate(psi, chunk)
-        time += chunk * dt
-        adiabatic = np.einsum("xki,kx->ix", vectors, psi)  # [n, N]
-        density = np.abs(adiabatic) ** 2 * removed_fraction * grid.spacing[0]  # [n, N]
-        transmission += density[:, right].sum(axis=1)
-        reflection += density[:, ~right].sum(axis=1)
-        psi = psi * keep
-        norm = float(np.sum(grid.integrate(np.abs(psi) ** 2)))
-        if norm < config.tolerance:
-            break
+    absorbed, psi, norm, time = absorb_until_gone(propagator, psi, vectors, keep, chunk,
+                                                  n_chunks, config.tolerance, config.progress)
     adiabatic = np.einsum("xki,kx->ix", vectors, psi)
-    leftover = np.abs(adiabatic) ** 2 * grid.spacing[0]  # [n, N]
-    transmission += leftover[:, right].sum(axis=1)
-    reflection += leftover[:, ~right].sum(axis=1)
+    absorbed += np.abs(adiabatic) ** 2 * grid.spacing[0]  # what is left, by position
+    transmission = absorbed[:, right].sum(axis=1)
+    reflection = absorbed[:, ~right].sum(axis=1)
     return ExactScattering(transmission, reflection, norm, float(energy), grid.shape[0],
                            float(dt), time)
