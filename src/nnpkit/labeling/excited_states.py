@@ -19,14 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
+from nnpkit.data.io import STATE_ARRAY_KEYS, STATE_INFO_KEYS
 from nnpkit.errors import DataError
 
 __all__ = ["StateLabels", "state_labels", "n_states_of", "attach_state_labels",
            "STATE_ENERGIES_KEY", "STATE_FORCES_KEY", "NACS_KEY"]
 
-STATE_ENERGIES_KEY = "state_energies"
-STATE_FORCES_KEY = "state_forces"
-NACS_KEY = "nacs"
+# the key names are the data layer's, which reads and writes them
+(STATE_ENERGIES_KEY,) = STATE_INFO_KEYS
+STATE_FORCES_KEY, NACS_KEY = STATE_ARRAY_KEYS
 
 
 @dataclass(frozen=True)
