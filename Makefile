@@ -16,13 +16,17 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/nnpkit quickstart --out runs/quickstart
 
+# The tests run on every core (pytest-xdist), one test file per worker at a time so that a
+# file's module-scoped fixtures are built once; each worker computes on one thread.
+PYTEST := OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n auto --dist loadfile -q
+
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy src/nnpkit
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not slow" -q
+	$(PYTEST) -m "not slow"
 
 test-all: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+	$(PYTEST)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
