@@ -151,6 +151,25 @@ def test_check_state_matches_ase(make_model: Callable) -> None:
         assert calculator.check_state(changed) == compare_atoms(base, changed) == [name], name
 
 
+def test_direct_calculate_calls_snapshot_the_structure_they_are_given(
+        make_model: Callable) -> None:
+    """``calculate(atoms)`` without ASE's ``get_property`` (which stores a copy first) still
+    computes and remembers ``atoms``; the remembered structure is a copy, not ``atoms``."""
+    calculator = NNPCalculator(make_model(["Cu", "Au"]), dtype=torch.float64)
+    first, second = copper_cubic(), copper_cubic()
+    second.positions[0] += 0.05
+    reference = NNPCalculator(make_model(["Cu", "Au"]), dtype=torch.float64, fast_path=False)
+    for atoms in (first, second, first):
+        calculator.calculate(atoms, ["energy", "forces"])
+        assert calculator.atoms is not atoms
+        np.testing.assert_array_equal(calculator.atoms.positions, atoms.positions)
+        reference.calculate(atoms, ["energy", "forces"])
+        assert abs(calculator.results["energy"] - reference.results["energy"]) < 1e-9
+    held = calculator.atoms.positions.copy()
+    first.positions[1] += 0.1  # the caller moves its atoms: the snapshot does not follow
+    np.testing.assert_array_equal(calculator.atoms.positions, held)
+
+
 def test_evaluate_sorts_shuffled_pairs_and_keeps_element_tables_per_structure() -> None:
     # evaluate() skips its sort where the pairs come sorted by centre (every neighbour
     # list of nnpkit) and keeps per-element tables while the atoms stay the same. Sorted

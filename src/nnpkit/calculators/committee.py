@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 from ase import Atoms
-from ase.calculators.calculator import Calculator, all_changes
+from ase.calculators.calculator import all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from nnpkit.calculators.ase_calculator import NNPCalculator
@@ -71,8 +71,7 @@ class CommitteeCalculator(NNPCalculator):
                   system_changes: list[str] = all_changes) -> None:
         """Fill ``self.results`` with the mean predictions and the uncertainties."""
         if self.fast_path is not None:
-            # ASE's bookkeeping only (NNPCalculator.calculate would evaluate the mean)
-            Calculator.calculate(self, atoms, properties or ["energy"], system_changes)
+            self._remember(atoms)  # NNPCalculator.calculate would evaluate the mean
             self._fill(self._members_fast(properties))
             return
         graph, want_stress = self._prepare(atoms, properties, system_changes)

@@ -3,9 +3,10 @@
 :class:`FastBehlerParrinello` copies a :class:`~nnpkit.models.bpnn.BehlerParrinello`'s
 weights into numpy arrays once (the networks in the model's precision, the geometry,
 features and sums in float64) and then evaluates energy, per-atom energies,
-forces and stress of one structure from a neighbour list with the kernels of
-:mod:`nnpkit.models.bpnn_kernels`. It gives the same numbers as the autograd path (see
-``tests/test_fast_path.py``) at a fraction of the per-call cost on small systems.
+forces and stress of one structure from a neighbour list in one compiled call
+(:mod:`nnpkit.models.bpnn_fused`, over the kernels of :mod:`nnpkit.models.bpnn_kernels`).
+It gives the same numbers as the autograd path (see ``tests/test_fast_path.py``) at a
+fraction of the per-call cost on small systems.
 
 It is what :class:`~nnpkit.calculators.NNPCalculator` uses for BPNN models by default
 (and, through :class:`~nnpkit.models.committee_fast.FastCommittee`, for committees of them);
@@ -243,18 +244,25 @@ class FastBehlerParrinello:
             numbers: atomic numbers [N] (elements of the model only: checked by the caller).
             positions: [N, 3], Å.
             cell: [3, 3], Å (rows are cell vectors).
-            centre, neighbour: atom indices of every pair within the cutoff [E].
-            shifts: integer cell shifts of the neighbour [E, 3].
+            centre, neighbour: atom indices of every pair within the cutoff [E] (pairs
+                beyond it, e.g. a Verlet list's skin, add exactly nothing).
+            shifts: cell shifts of the neighbour [E, 3] (integers, in units of ``cell``).
             stress: also return the stress (periodic cells).
 
         Returns:
             ``energy`` (eV), ``energies`` [N] (eV), ``forces`` [N, 3] (eV/Å) and, with
             ``stress``, ``stress`` [3, 3] (eV/Å³, ASE's sign).
         """
-        pairs = pair_geometry(len(numbers), positions, cell, centre, neighbour, shifts)
-        layout, arguments, features = self.features(numbers, pairs)
-        energies, feature_grad = self.networks(layout, features)
-        forces, virial = self.backward(feature_grad, arguments, pairs)
+        from nnpkit.models.bpnn_fused import evaluate_structure
+
+        layout = self.species_layout(numbers)
+        energies, forces, virial = evaluate_structure(
+            np.ascontiguousarray(positions, np.float64), np.ascontiguousarray(cell, np.float64),
+            centre.astype(np.int64, copy=False), neighbour.astype(np.int64, copy=False),
+            np.ascontiguousarray(shifts, np.float64), layout.species, layout.by_species,
+            layout.species_start, layout.mean, layout.std, layout.grad_scale,
+            layout.reference_energies, self.energy_scale, self.n_elements, *self.radial,
+            *self.angular, self.flat_weights, self.widths, self.activation)
         return evaluation_result(energies, forces, virial, cell, stress)
 
 

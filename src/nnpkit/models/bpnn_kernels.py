@@ -68,27 +68,40 @@ def acsf_features(vectors, distances, centre, neighbour_species, edge_start, n_e
         for k in range(n_radial):
             shifted = distances[e] - radial_shifts[k]
             features[centre[e], base + k] += math.exp(-radial_eta * shifted * shifted) * fc
+    angular_fc, _ = _angular_cutoffs(distances, angular_cutoff)
+    angle_terms = np.empty(n_lambda)  # (1 + λ cos θ)^ζ 2^(1-ζ) of one triplet
     for i in range(n_atoms):
         for p in range(edge_start[i], edge_start[i + 1]):
             r1 = distances[p]
             if r1 >= angular_cutoff:
                 continue
-            fc1, _ = _cutoff(r1, angular_cutoff)
             for q in range(p + 1, edge_start[i + 1]):
                 r2 = distances[q]
                 if r2 >= angular_cutoff:
                     continue
-                fc2, _ = _cutoff(r2, angular_cutoff)
                 cosine, offset = _triplet(vectors, p, q, r1, r2, neighbour_species, pair_index,
                                           radial_size, n_angular * n_lambda)
+                for m in range(n_lambda):
+                    angle_terms[m] = (1.0 + lambdas[m] * cosine) ** zetas[m] * scales[m]
+                fc12 = angular_fc[p] * angular_fc[q]
                 mean_r = 0.5 * (r1 + r2)
                 for a in range(n_angular):
                     shifted = mean_r - angular_shifts[a]
-                    radial_term = math.exp(-angular_eta * shifted * shifted) * fc1 * fc2
+                    radial_term = math.exp(-angular_eta * shifted * shifted) * fc12
+                    row = offset + a * n_lambda
                     for m in range(n_lambda):
-                        angle_term = (1.0 + lambdas[m] * cosine) ** zetas[m] * scales[m]
-                        features[i, offset + a * n_lambda + m] += radial_term * angle_term
+                        features[i, row + m] += radial_term * angle_terms[m]
     return features
+
+
+@njit(cache=True)
+def _angular_cutoffs(distances, angular_cutoff):  # noqa: ANN001, ANN202
+    """The angular cutoff function and its derivative of every edge [E] (0 beyond it)."""
+    values = np.zeros(distances.shape[0])
+    slopes = np.zeros(distances.shape[0])
+    for e in range(distances.shape[0]):
+        values[e], slopes[e] = _cutoff(distances[e], angular_cutoff)
+    return values, slopes
 
 
 @njit(cache=True, inline="always")
@@ -180,39 +193,42 @@ def acsf_backward(feature_grad, vectors, distances, centre, neighbour_species, e
                 dfc - 2.0 * radial_eta * shifted * fc)
         for c in range(3):
             edge_grad[e, c] += dE_dd * vectors[e, c] / d
+    angular_fc, angular_dfc = _angular_cutoffs(distances, angular_cutoff)
+    angle_terms = np.empty(n_lambda)  # (1 + λ cos θ)^ζ 2^(1-ζ) of one triplet
+    angle_slopes = np.empty(n_lambda)  # its derivative with respect to cos θ
     for i in range(n_atoms):
         for p in range(edge_start[i], edge_start[i + 1]):
             r1 = distances[p]
             if r1 >= angular_cutoff:
                 continue
-            fc1, dfc1 = _cutoff(r1, angular_cutoff)
+            fc1, dfc1 = angular_fc[p], angular_dfc[p]
             for q in range(p + 1, edge_start[i + 1]):
                 r2 = distances[q]
                 if r2 >= angular_cutoff:
                     continue
-                fc2, dfc2 = _cutoff(r2, angular_cutoff)
+                fc2, dfc2 = angular_fc[q], angular_dfc[q]
                 cosine, offset = _triplet(vectors, p, q, r1, r2, neighbour_species, pair_index,
                                           radial_size, n_angular * n_lambda)
+                for m in range(n_lambda):
+                    base = 1.0 + lambdas[m] * cosine
+                    power = base ** (zetas[m] - 1) * scales[m]  # integer power: fast
+                    angle_terms[m] = power * base
+                    angle_slopes[m] = zetas[m] * lambdas[m] * power
                 mean_r = 0.5 * (r1 + r2)
                 dE_dr1, dE_dr2, dE_dcos = 0.0, 0.0, 0.0
                 for a in range(n_angular):
+                    row = offset + a * n_lambda
+                    dE_dangle, dE_dslope = 0.0, 0.0  # Σ_m ∂E/∂G · angle term (· slope)
+                    for m in range(n_lambda):
+                        weight = feature_grad[i, row + m]
+                        dE_dangle += weight * angle_terms[m]
+                        dE_dslope += weight * angle_slopes[m]
                     shifted = mean_r - angular_shifts[a]
                     gauss = math.exp(-angular_eta * shifted * shifted)
                     dgauss = -2.0 * angular_eta * shifted * gauss * 0.5  # ∂/∂r1 = ∂/∂r2
-                    radial_term = gauss * fc1 * fc2
-                    dradial_dr1 = dgauss * fc1 * fc2 + gauss * dfc1 * fc2
-                    dradial_dr2 = dgauss * fc1 * fc2 + gauss * fc1 * dfc2
-                    for m in range(n_lambda):
-                        weight = feature_grad[i, offset + a * n_lambda + m]
-                        if weight == 0.0:
-                            continue
-                        base = 1.0 + lambdas[m] * cosine
-                        power = base ** (zetas[m] - 1) * scales[m]  # integer power: fast
-                        angle_term = power * base
-                        dangle = zetas[m] * lambdas[m] * power
-                        dE_dr1 += weight * dradial_dr1 * angle_term
-                        dE_dr2 += weight * dradial_dr2 * angle_term
-                        dE_dcos += weight * radial_term * dangle
+                    dE_dr1 += (dgauss * fc1 * fc2 + gauss * dfc1 * fc2) * dE_dangle
+                    dE_dr2 += (dgauss * fc1 * fc2 + gauss * fc1 * dfc2) * dE_dangle
+                    dE_dcos += gauss * fc1 * fc2 * dE_dslope
                 for c in range(3):
                     dcos_dv1 = vectors[q, c] / (r1 * r2) - cosine * vectors[p, c] / (r1 * r1)
                     dcos_dv2 = vectors[p, c] / (r1 * r2) - cosine * vectors[q, c] / (r2 * r2)
