@@ -574,7 +574,7 @@ def test_neighbor_kernel_keeps_the_pairs_of_the_torch_distance_check(
     # Dimers straddling the 4.9 Å cutoff by a few units in the last place of the engine's
     # precision, plus periodic copper: the CPU kernel keeps exactly the pairs that the
     # torch expression ((r_j - r_i) + offset)² < cutoff² keeps in that precision, and
-    # update_arrays gives the same pairs as update, with offsets = shifts @ cell.
+    # candidate_arrays gives every stored pair, with offsets = shifts @ cell.
     eps = float(torch.finfo(dtype).eps)
     dimers = [Atoms("H2", positions=[[0, 0, 0], [4.9 * (1 + k * eps), 0, 0]])
               for k in range(-3, 4)]
@@ -593,12 +593,16 @@ def test_neighbor_kernel_keeps_the_pairs_of_the_torch_distance_check(
     assert torch.equal(edges, expected)
     kept_dimers = [k for k in range(-3, 4) if bool((edges[0] == 2 * (k + 3)).any())]
     assert kept_dimers == [-3, -2, -1]  # 4.9 Å itself is out
-    centre, neighbour, offsets = neighbors.update_arrays(positions, cell, pbc, batch, sizes)
-    np.testing.assert_array_equal(np.stack([centre, neighbour]), edges.numpy())
+    centre, neighbour, offsets = neighbors.candidate_arrays(positions, cell, pbc, batch,
+                                                            sizes)
+    np.testing.assert_array_equal(np.stack([centre, neighbour]), stored.numpy())
     assert offsets.dtype == np.float64
-    np.testing.assert_array_equal(offsets, neighbors.offsets.double().numpy())
     np.testing.assert_allclose(offsets, torch.einsum(
-        "ek,ekl->el", shifts.double(), cell.double()[batch[edges[0]]]).numpy(), atol=1e-5)
+        "ek,ekl->el", neighbors._shifts.double(), cell.double()[batch[stored[0]]]).numpy(),
+        atol=1e-5)
+    within = (vectors * vectors).sum(dim=1) < 4.9**2
+    np.testing.assert_array_equal(offsets[within.numpy()], neighbors.offsets.double().numpy())
+    assert len(centre) > edges.shape[1]  # the skin's pairs are there too
 
 
 def _observed_state(structures: Sequence[Atoms], seed: int) -> BatchedState:

@@ -233,21 +233,23 @@ class BatchedNeighborList:
         self.offsets = self._offsets.index_select(0, keep)  # shift @ cell of the pairs [E, 3]
         return self._edges.index_select(1, keep), self._shifts.index_select(0, keep)
 
-    def update_arrays(self, positions: torch.Tensor, cell: torch.Tensor, pbc: torch.Tensor,
-                      batch: torch.Tensor, n_atoms: torch.Tensor
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The pairs of :meth:`update` as numpy arrays for a compiled evaluator (CPU only).
+    def candidate_arrays(self, positions: torch.Tensor, cell: torch.Tensor, pbc: torch.Tensor,
+                         batch: torch.Tensor, n_atoms: torch.Tensor
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every stored pair, the skin's included (rebuilt first where needed), as numpy
+        arrays for the compiled BPNN path (CPU only), to which a pair beyond the cutoff
+        adds exactly nothing, so :meth:`update`'s filter is saved.
 
         Args: as :meth:`update` (CPU tensors).
 
         Returns:
-            ``(centre [E], neighbour [E], offsets [E, 3])``: int64 global atom indices
-            sorted by centre, and ``shift @ cell`` in float64 (Å). New arrays each call.
-            :attr:`offsets` is not set.
+            ``(centre [E'], neighbour [E'], offsets [E', 3])``: int64 global atom indices
+            sorted by centre, and ``shift @ cell`` in float64 (Å). The list's own arrays:
+            do not modify them. :attr:`offsets` is not set.
         """
         self._refresh(positions, cell, pbc, batch, n_atoms)
-        _, centre, neighbour, offsets = self._pairs_cpu(positions)
-        return centre, neighbour, offsets
+        edges = self._edges.numpy()
+        return edges[0], edges[1], self._offsets_float64
 
     def _pairs_cpu(self, positions: torch.Tensor
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

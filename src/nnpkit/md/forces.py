@@ -124,7 +124,8 @@ class ModelForceField:
         per-replica energies are a sequential sum in the order of ``segment_sum``.
         """
         assert self.fast_path is not None
-        centre, neighbour, offsets = self.neighbors.update_arrays(
+        # the skin's pairs too: beyond the cutoff they add exactly nothing on this path
+        centre, neighbour, offsets = self.neighbors.candidate_arrays(
             state.positions, state.cell, state.pbc, state.batch, state.n_atoms)
         positions = state.positions.detach().numpy().astype(np.float64, copy=False)
         output = self.fast_path.evaluate(self._numbers, positions, self._unit_cell, centre,
@@ -147,7 +148,7 @@ class ModelForceField:
             raise ConfigError(f"the uncertainty guard needs a committee model; got "
                               f"{type(self.model).__name__}")
         if isinstance(self.fast_path, FastCommittee):
-            centre, neighbour, offsets = self.neighbors.update_arrays(
+            centre, neighbour, offsets = self.neighbors.candidate_arrays(
                 state.positions, state.cell, state.pbc, state.batch, state.n_atoms)
             positions = state.positions.detach().numpy().astype(np.float64, copy=False)
             output = self.fast_path.evaluate(self._numbers, positions, self._unit_cell,
