@@ -4,7 +4,7 @@
 weights into numpy arrays once (the networks in the model's precision, the geometry,
 features and sums in float64) and then evaluates energy, per-atom energies,
 forces and stress of one structure from a neighbour list in one compiled call
-(:mod:`nnpkit.models.bpnn_fused`, over the kernels of :mod:`nnpkit.models.bpnn_kernels`).
+(:func:`nnpkit.models.bpnn_kernels.evaluate_structure`).
 It gives the same numbers as the autograd path (see ``tests/test_fast_path.py``) at a
 fraction of the per-call cost on small systems.
 
@@ -253,7 +253,7 @@ class FastBehlerParrinello:
             ``energy`` (eV), ``energies`` [N] (eV), ``forces`` [N, 3] (eV/Å) and, with
             ``stress``, ``stress`` [3, 3] (eV/Å³, ASE's sign).
         """
-        from nnpkit.models.bpnn_fused import evaluate_structure
+        from nnpkit.models.bpnn_kernels import evaluate_structure
 
         layout = self.species_layout(numbers)
         energies, forces, virial = evaluate_structure(

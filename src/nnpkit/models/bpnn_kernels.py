@@ -9,7 +9,16 @@ derivatives written out instead of taken by autograd:
 2. :func:`element_networks` — the per-element MLPs on the normalised features, giving the
    per-atom network outputs and ∂E/∂G [N, F] by back-propagation (BLAS matrix products);
 3. :func:`acsf_backward` — ∂E/∂v_e [E, 3] for every centre→neighbour vector, by the chain
-   rule through G, from which forces and the virial follow (:func:`forces_and_virial`).
+   rule through G, from which forces and the virial follow (:func:`forces_and_virial`);
+4. :func:`evaluate_structure` — all of it in one compiled call per structure (pair vectors,
+   grouping by centre, normalisation, scattering back to atom order included), so a small
+   molecule pays one dispatch instead of some thirty numpy calls between kernels. Pairs
+   beyond the cutoff (a Verlet list's skin) are allowed: their cutoff functions are
+   exactly zero, so they add exactly nothing.
+
+The kernels that call each other live in this one file on purpose: numba's on-disk cache
+(``cache=True``) is invalidated by a change of the cached function's own file only, so a
+caller in another file would keep running a stale copy of an edited callee.
 
 Geometry and features are float64; the networks run in the precision of the weights
 (float32 or float64, like the model). ``zetas`` are integers (fast integer powers).
@@ -25,7 +34,7 @@ import numpy as np
 from numba import njit
 
 __all__ = ["acsf_features", "element_networks", "acsf_backward", "forces_and_virial",
-           "ACTIVATION_CODES"]
+           "evaluate_structure", "ACTIVATION_CODES", "ROW_BY_ROW_BELOW"]
 
 #: Activation name → code used inside the kernels.
 ACTIVATION_CODES = {"silu": 0, "tanh": 1, "softplus": 2}
@@ -121,6 +130,34 @@ def _activate(z, code):  # noqa: ANN001, ANN202
     return value.astype(z.dtype), slope.astype(z.dtype)
 
 
+#: Below this many atoms of one element the networks run one atom at a time: OpenBLAS's
+#: matrix product costs ~20 µs whatever the size for 2–15 rows (float32, 240×128, one
+#: thread), against ~1.6 µs for one row, so row by row is cheaper up to ~16 rows.
+ROW_BY_ROW_BELOW = 16
+
+
+@njit(cache=True)
+def _network_block(inputs, weights, transposes, biases, activation):  # noqa: ANN001, ANN202
+    """One element's MLP on ``inputs`` [m, F]: outputs [m] and input gradients [m, F]."""
+    n_layers = len(weights)
+    hidden = inputs
+    slopes = []
+    outputs = np.zeros(inputs.shape[0], dtype=inputs.dtype)
+    for layer in range(n_layers):
+        z = np.dot(hidden, weights[layer]) + biases[layer]
+        if layer < n_layers - 1:
+            hidden, slope = _activate(z, activation)
+            slopes.append(slope)
+        else:
+            outputs[:] = z[:, 0]
+    grad = np.ones((inputs.shape[0], 1), dtype=inputs.dtype)  # ∂(Σ outputs)/∂(each output)
+    for layer in range(n_layers - 1, -1, -1):
+        grad = np.dot(grad, transposes[layer])
+        if layer > 0:
+            grad = grad * slopes[layer - 1]
+    return outputs, grad
+
+
 @njit(cache=True)
 def element_networks(inputs, species_start, flat_weights, widths, activation):  # noqa: ANN001, ANN201
     """Per-element MLP outputs [N] and their input gradients [N, F].
@@ -128,7 +165,8 @@ def element_networks(inputs, species_start, flat_weights, widths, activation):  
     ``inputs`` [N, F] are the normalised features with atoms sorted by element; atoms of
     element s are rows ``species_start[s]:species_start[s + 1]``. ``flat_weights`` holds, per
     element and per layer, W [in, out], Wᵀ [out, in] and b [out] consecutively; ``widths``
-    are the layer widths (F, hidden..., 1).
+    are the layer widths (F, hidden..., 1). An element with fewer than
+    :data:`ROW_BY_ROW_BELOW` atoms runs one atom at a time (see there).
     """
     n_atoms = inputs.shape[0]
     n_layers = widths.shape[0] - 1
@@ -137,34 +175,24 @@ def element_networks(inputs, species_start, flat_weights, widths, activation):  
     offset = 0
     for s in range(species_start.shape[0] - 1):
         start, stop = species_start[s], species_start[s + 1]
-        hidden = [np.ascontiguousarray(inputs[start:stop])]
-        slopes = []
-        transposes = []
+        weights, transposes, biases = [], [], []
         for layer in range(n_layers):
             n_in, n_out = widths[layer], widths[layer + 1]
-            weight = flat_weights[offset:offset + n_in * n_out].reshape(n_in, n_out)
+            weights.append(flat_weights[offset:offset + n_in * n_out].reshape(n_in, n_out))
             offset += n_in * n_out
             transposes.append(flat_weights[offset:offset + n_in * n_out].reshape(n_out, n_in))
             offset += n_in * n_out
-            bias = flat_weights[offset:offset + n_out]
+            biases.append(flat_weights[offset:offset + n_out])
             offset += n_out
-            if stop == start:
-                continue
-            z = np.dot(hidden[-1], weight) + bias
-            if layer < n_layers - 1:
-                value, slope = _activate(z, activation)
-                hidden.append(value)
-                slopes.append(slope)
-            else:
-                outputs[start:stop] = z[:, 0]
-        if stop == start:
+        if stop - start >= ROW_BY_ROW_BELOW:
+            outputs[start:stop], gradients[start:stop] = _network_block(
+                np.ascontiguousarray(inputs[start:stop]), weights, transposes, biases,
+                activation)
             continue
-        grad = np.ones((stop - start, 1), dtype=inputs.dtype)  # ∂(Σ outputs)/∂(each output)
-        for layer in range(n_layers - 1, -1, -1):
-            grad = np.dot(grad, transposes[layer])
-            if layer > 0:
-                grad = grad * slopes[layer - 1]
-        gradients[start:stop] = grad
+        for atom in range(start, stop):
+            outputs[atom:atom + 1], gradients[atom:atom + 1] = _network_block(
+                np.ascontiguousarray(inputs[atom:atom + 1]), weights, transposes, biases,
+                activation)
     return outputs, gradients
 
 
@@ -249,3 +277,88 @@ def forces_and_virial(edge_grad, vectors, centre, neighbour, n_atoms):  # noqa: 
             for b in range(3):
                 virial[c, b] += vectors[e, c] * edge_grad[e, b]
     return forces, virial
+
+
+@njit(cache=True)
+def _grouped_pairs(positions, cell, centre, neighbour, shifts):  # noqa: ANN001, ANN202
+    """Pairs sorted by centre (stable; untouched when they already are), their vectors
+    centre → neighbour + shift @ cell [E, 3] (Å), lengths [E] and CSR starts [N + 1]."""
+    n_edges = centre.shape[0]
+    for e in range(1, n_edges):
+        if centre[e] < centre[e - 1]:
+            order = np.argsort(centre, kind="mergesort")
+            centre, neighbour, shifts = centre[order], neighbour[order], shifts[order]
+            break
+    vectors = np.empty((n_edges, 3))
+    distances = np.empty(n_edges)
+    for e in range(n_edges):
+        squared = 0.0
+        for c in range(3):
+            offset = shifts[e, 0] * cell[0, c] + shifts[e, 1] * cell[1, c] \
+                + shifts[e, 2] * cell[2, c]
+            value = positions[neighbour[e], c] - positions[centre[e], c] + offset
+            vectors[e, c] = value
+            squared += value * value
+        distances[e] = np.sqrt(squared)
+    edge_start = np.zeros(positions.shape[0] + 1, dtype=np.int64)
+    for e in range(n_edges):
+        edge_start[centre[e] + 1] += 1
+    for i in range(positions.shape[0]):
+        edge_start[i + 1] += edge_start[i]
+    return centre, neighbour, vectors, distances, edge_start
+
+
+@njit(cache=True)
+def evaluate_structure(positions, cell, centre, neighbour, shifts, species, by_species,
+                       species_start, mean, std, grad_scale, reference_energies,
+                       energy_scale, n_elements, radial_shifts, radial_eta, cutoff,
+                       angular_shifts, angular_eta, angular_cutoff, lambdas, zetas,
+                       pair_index, n_pairs, flat_weights, widths,
+                       activation):  # noqa: ANN001, ANN201
+    """Atomic energies [N] (eV), forces [N, 3] (eV/Å) and virial [3, 3] (eV) of one
+    structure (or a batch of disjoint ones): steps 1–3 in one compiled call.
+
+    Args:
+        positions: [N, 3] Å; cell: [3, 3] Å (rows); centre, neighbour: int64 [E];
+            shifts: float64 cell shifts of the neighbour [E, 3] (in units of ``cell``).
+        species, by_species, species_start, mean, std, grad_scale, reference_energies:
+            the element tables of
+            :meth:`~nnpkit.models.bpnn_fast.FastBehlerParrinello.species_layout`.
+        energy_scale: eV per network output unit.
+        n_elements ... n_pairs: the descriptor parameters, as for
+            :func:`~nnpkit.models.bpnn_kernels.acsf_features`.
+        flat_weights, widths, activation: the networks, as for
+            :func:`~nnpkit.models.bpnn_kernels.element_networks` (their dtype sets the
+            precision of the networks).
+    """
+    n_atoms = positions.shape[0]
+    centre, neighbour, vectors, distances, edge_start = _grouped_pairs(
+        positions, cell, centre, neighbour, shifts)
+    neighbour_species = np.empty(neighbour.shape[0], dtype=np.int64)
+    for e in range(neighbour.shape[0]):
+        neighbour_species[e] = species[neighbour[e]]
+    features = acsf_features(vectors, distances, centre, neighbour_species, edge_start,
+                             n_elements, radial_shifts, radial_eta, cutoff, angular_shifts,
+                             angular_eta, angular_cutoff, lambdas, zetas, pair_index,
+                             n_pairs)
+    n_features = features.shape[1]
+    inputs = np.empty((n_atoms, n_features), dtype=flat_weights.dtype)
+    for k in range(n_atoms):  # grouped by element, normalised
+        atom = by_species[k]
+        for f in range(n_features):
+            inputs[k, f] = (features[atom, f] - mean[k, f]) / std[k, f]
+    raw, input_grad = element_networks(inputs, species_start, flat_weights, widths,
+                                       activation)
+    feature_grad = np.empty((n_atoms, n_features))
+    energies = np.empty(n_atoms)
+    for k in range(n_atoms):  # back to atom order
+        atom = by_species[k]
+        energies[atom] = np.float64(raw[k]) * energy_scale + reference_energies[atom]
+        for f in range(n_features):
+            feature_grad[atom, f] = np.float64(input_grad[k, f]) * grad_scale[k, f]
+    edge_grad = acsf_backward(feature_grad, vectors, distances, centre, neighbour_species,
+                              edge_start, n_elements, radial_shifts, radial_eta, cutoff,
+                              angular_shifts, angular_eta, angular_cutoff, lambdas, zetas,
+                              pair_index, n_pairs)
+    forces, virial = forces_and_virial(edge_grad, vectors, centre, neighbour, n_atoms)
+    return energies, forces, virial
