@@ -11,7 +11,10 @@ Side by side in one run, NVE velocity Verlet on one CPU thread:
 
 Models: untrained BPNNs of the quickstart size (``{"kind": "bpnn", "cutoff_A": 5.0}``,
 feature normalisation fitted on a few rattled structures) unless ``--ethanol-model`` /
-``--copper-model`` give model files; speed does not depend on the weights. float32.
+``--copper-model`` give model files. float32. Give trained models for numbers to report:
+the cost of a step depends on the weights through the trajectory, and MD on an untrained
+model runs away (copper-32: kinetic energy 2 → 1,500 eV in 600 steps, the neighbour list
+rebuilt every other step, the pair count changing), so its timings measure the runaway.
 
 Each case runs in a fresh spawned process: set-up, untimed warm-up steps, then timed steps
 filling about ``--seconds-per-case``. Engine timings cover the step loop
@@ -22,7 +25,7 @@ memory per atom is the difference of that peak between the small and the large c
 system (1 → 64 ethanol replicas, 32 → 2,048 copper atoms) over the difference in atoms,
 so the interpreter, torch and the compiled kernels cancel.
 
-    OMP_NUM_THREADS=1 python benchmarks/batched_md.py
+    OMP_NUM_THREADS=1 python benchmarks/batched_md.py --copper-model CU.nnp --ethanol-model ETOH.nnp
     python benchmarks/batched_md.py --quick     # smoke run, ~1 min
 """
 
