@@ -210,20 +210,12 @@ class FastBehlerParrinello:
     def networks(self, layout: _SpeciesLayout, features: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
         """Atomic energies [N] (eV, float64) and ∂E/∂G [N, F] of the features [N, F]."""
-        from nnpkit.models.bpnn_kernels import element_networks
+        from nnpkit.models.bpnn_kernels import atomic_networks
 
-        n_atoms = features.shape[0]
-        by_species = layout.by_species
-        inputs = (features[by_species] - layout.mean) / layout.std
-        raw, input_grad = element_networks(np.ascontiguousarray(inputs, self.network_dtype),
-                                           layout.species_start,
-                                           self.flat_weights, self.widths, self.activation)
-        feature_grad = np.empty_like(features)
-        feature_grad[by_species] = input_grad.astype(np.float64) * layout.grad_scale
-        energies = np.empty(n_atoms)
-        energies[by_species] = raw.astype(np.float64) * self.energy_scale
-        energies += layout.reference_energies
-        return energies, feature_grad
+        return atomic_networks(features, layout.by_species, layout.species_start, layout.mean,
+                               layout.std, layout.grad_scale, layout.reference_energies,
+                               self.energy_scale, self.flat_weights, self.widths,
+                               self.activation)
 
     @staticmethod
     def backward(feature_grad: np.ndarray, arguments: tuple, pairs: PairGeometry
@@ -292,19 +284,15 @@ class PairGeometry:
 def pair_geometry(n_atoms: int, positions: np.ndarray, cell: np.ndarray, centre: np.ndarray,
                   neighbour: np.ndarray, shifts: np.ndarray) -> PairGeometry:
     """Pair vectors and distances of a neighbour list (positions [N, 3] Å, cell [3, 3] Å,
-    centre/neighbour [E], integer cell shifts [E, 3]), pairs grouped by centre."""
-    centre = centre.astype(np.int64, copy=False)
-    neighbour = neighbour.astype(np.int64, copy=False)
-    if centre.size > 1 and not bool((centre[1:] >= centre[:-1]).all()):
-        # group the pairs by centre; neighbour lists (vesin, the MD engine's) come
-        # sorted, and then the stable sort would be the identity: skipped
-        order = np.argsort(centre, kind="stable")
-        centre, neighbour, shifts = centre[order], neighbour[order], shifts[order]
-    shifts = np.ascontiguousarray(shifts)  # as a gather leaves it (the same matmul)
-    vectors = positions[neighbour] - positions[centre] + shifts @ cell  # [E, 3]
-    distances = np.sqrt((vectors * vectors).sum(axis=1))  # [E]
-    edge_start = np.zeros(n_atoms + 1, dtype=np.int64)
-    np.cumsum(np.bincount(centre, minlength=n_atoms), out=edge_start[1:])
+    centre/neighbour [E], integer cell shifts [E, 3]), pairs grouped by centre
+    (:func:`~nnpkit.models.bpnn_kernels.group_pairs`)."""
+    from nnpkit.models.bpnn_kernels import group_pairs
+
+    positions = np.ascontiguousarray(positions, np.float64).reshape(n_atoms, 3)
+    centre, neighbour, vectors, distances, edge_start = group_pairs(
+        positions, np.ascontiguousarray(cell, np.float64),
+        centre.astype(np.int64, copy=False), neighbour.astype(np.int64, copy=False),
+        np.ascontiguousarray(shifts, np.float64))
     return PairGeometry(centre=centre, neighbour=neighbour, vectors=vectors,
                         distances=distances, edge_start=edge_start)
 

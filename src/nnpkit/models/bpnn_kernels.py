@@ -34,7 +34,8 @@ import numpy as np
 from numba import njit
 
 __all__ = ["acsf_features", "element_networks", "acsf_backward", "forces_and_virial",
-           "evaluate_structure", "ACTIVATION_CODES", "ROW_BY_ROW_BELOW"]
+           "atomic_networks", "group_pairs", "evaluate_structure", "ACTIVATION_CODES",
+           "ROW_BY_ROW_BELOW"]
 
 #: Activation name → code used inside the kernels.
 ACTIVATION_CODES = {"silu": 0, "tanh": 1, "softplus": 2}
@@ -280,7 +281,33 @@ def forces_and_virial(edge_grad, vectors, centre, neighbour, n_atoms):  # noqa: 
 
 
 @njit(cache=True)
-def _grouped_pairs(positions, cell, centre, neighbour, shifts):  # noqa: ANN001, ANN202
+def atomic_networks(features, by_species, species_start, mean, std, grad_scale,
+                    reference_energies, energy_scale, flat_weights, widths,
+                    activation):  # noqa: ANN001, ANN201
+    """Atomic energies [N] (eV, float64, atom order) and ∂E/∂G [N, F] of the features
+    [N, F]: normalised and grouped by element (the tables of
+    :meth:`~nnpkit.models.bpnn_fast.FastBehlerParrinello.species_layout`), through
+    :func:`element_networks` in the precision of ``flat_weights``, and back to atom order."""
+    n_atoms, n_features = features.shape
+    inputs = np.empty((n_atoms, n_features), dtype=flat_weights.dtype)
+    for k in range(n_atoms):  # grouped by element, normalised
+        atom = by_species[k]
+        for f in range(n_features):
+            inputs[k, f] = (features[atom, f] - mean[k, f]) / std[k, f]
+    raw, input_grad = element_networks(inputs, species_start, flat_weights, widths,
+                                       activation)
+    feature_grad = np.empty((n_atoms, n_features))
+    energies = np.empty(n_atoms)
+    for k in range(n_atoms):  # back to atom order
+        atom = by_species[k]
+        energies[atom] = np.float64(raw[k]) * energy_scale + reference_energies[atom]
+        for f in range(n_features):
+            feature_grad[atom, f] = np.float64(input_grad[k, f]) * grad_scale[k, f]
+    return energies, feature_grad
+
+
+@njit(cache=True)
+def group_pairs(positions, cell, centre, neighbour, shifts):  # noqa: ANN001, ANN201
     """Pairs sorted by centre (stable; untouched when they already are), their vectors
     centre → neighbour + shift @ cell [E, 3] (Å), lengths [E] and CSR starts [N + 1]."""
     n_edges = centre.shape[0]
@@ -332,7 +359,7 @@ def evaluate_structure(positions, cell, centre, neighbour, shifts, species, by_s
             precision of the networks).
     """
     n_atoms = positions.shape[0]
-    centre, neighbour, vectors, distances, edge_start = _grouped_pairs(
+    centre, neighbour, vectors, distances, edge_start = group_pairs(
         positions, cell, centre, neighbour, shifts)
     neighbour_species = np.empty(neighbour.shape[0], dtype=np.int64)
     for e in range(neighbour.shape[0]):
@@ -341,21 +368,9 @@ def evaluate_structure(positions, cell, centre, neighbour, shifts, species, by_s
                              n_elements, radial_shifts, radial_eta, cutoff, angular_shifts,
                              angular_eta, angular_cutoff, lambdas, zetas, pair_index,
                              n_pairs)
-    n_features = features.shape[1]
-    inputs = np.empty((n_atoms, n_features), dtype=flat_weights.dtype)
-    for k in range(n_atoms):  # grouped by element, normalised
-        atom = by_species[k]
-        for f in range(n_features):
-            inputs[k, f] = (features[atom, f] - mean[k, f]) / std[k, f]
-    raw, input_grad = element_networks(inputs, species_start, flat_weights, widths,
-                                       activation)
-    feature_grad = np.empty((n_atoms, n_features))
-    energies = np.empty(n_atoms)
-    for k in range(n_atoms):  # back to atom order
-        atom = by_species[k]
-        energies[atom] = np.float64(raw[k]) * energy_scale + reference_energies[atom]
-        for f in range(n_features):
-            feature_grad[atom, f] = np.float64(input_grad[k, f]) * grad_scale[k, f]
+    energies, feature_grad = atomic_networks(features, by_species, species_start, mean, std,
+                                             grad_scale, reference_energies, energy_scale,
+                                             flat_weights, widths, activation)
     edge_grad = acsf_backward(feature_grad, vectors, distances, centre, neighbour_species,
                               edge_start, n_elements, radial_shifts, radial_eta, cutoff,
                               angular_shifts, angular_eta, angular_cutoff, lambdas, zetas,
