@@ -83,6 +83,34 @@ def test_fast_path_equals_autograd(name: str, atoms: Atoms, elements: list[str],
                 f"{name}: {key} error {fast_error:.3g} vs autograd's {autograd_error:.3g}")
 
 
+@pytest.mark.parametrize("activation", ["silu", "tanh", "softplus"])
+def test_fast_path_equals_autograd_for_each_activation_and_network_kernel(
+        activation: str) -> None:
+    """29 Cu atoms run through the BLAS products, 3 Au through the small-block loops
+    (fewer than ``SMALL_BLOCK_BELOW`` atoms of the element), each activation, float64."""
+    from conftest import SMALL_CONFIG, statistics_for
+
+    from nnpkit.data.graph import atoms_to_graph
+    from nnpkit.models import BPNNConfig
+    from nnpkit.models.bpnn_kernels import SMALL_BLOCK_BELOW
+
+    atoms = copper_cubic().repeat(2)
+    atoms.numbers[[0, 9, 21]] = 79
+    atoms.rattle(0.05, seed=4)
+    assert (atoms.numbers == 29).sum() >= SMALL_BLOCK_BELOW > (atoms.numbers == 79).sum()
+    torch.manual_seed(5)
+    model = BehlerParrinello(["Cu", "Au"], BPNNConfig(**SMALL_CONFIG, activation=activation),
+                             statistics_for(["Cu", "Au"]))
+    model.fit_feature_normalization([atoms_to_graph(atoms, model.cutoff)])
+    got = _results(NNPCalculator(model, dtype=torch.float64, fast_path=True), atoms)
+    expected = _results(NNPCalculator(model, dtype=torch.float64, fast_path=False), atoms)
+    np.testing.assert_allclose(got["energy"], expected["energy"], rtol=1e-12)
+    for key in ("energies", "forces", "stress"):
+        scale = np.abs(expected[key]).max()
+        np.testing.assert_allclose(got[key], expected[key], rtol=0, atol=1e-12 * scale,
+                                   err_msg=f"{activation}: {key}")
+
+
 def test_fast_path_passes_every_physics_check() -> None:
     calculator = NNPCalculator(build_small_model(["H", "C", "O", "Cu", "Au"]),
                                dtype=torch.float64, fast_path=True)

@@ -35,7 +35,7 @@ from numba import njit
 
 __all__ = ["acsf_features", "element_networks", "acsf_backward", "forces_and_virial",
            "atomic_networks", "group_pairs", "evaluate_structure", "ACTIVATION_CODES",
-           "ROW_BY_ROW_BELOW"]
+           "SMALL_BLOCK_BELOW"]
 
 #: Activation name → code used inside the kernels.
 ACTIVATION_CODES = {"silu": 0, "tanh": 1, "softplus": 2}
@@ -114,27 +114,39 @@ def _angular_cutoffs(distances, angular_cutoff):  # noqa: ANN001, ANN202
     return values, slopes
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _activate(z, code):  # noqa: ANN001, ANN202
-    """Activation and its derivative, elementwise, in the precision of ``z``."""
+    """Activation and its derivative of ``z`` [m, n], elementwise, in its precision (one
+    pass, no temporaries)."""
     one = np.ones(1, dtype=z.dtype)[0]
-    if code == 0:  # silu
-        sigma = one / (one + np.exp(-z))
-        return z * sigma, sigma * (one + z * (one - sigma))
-    if code == 1:  # tanh
-        value = np.tanh(z)
-        return value, one - value * value
-    # softplus (torch's, beta 1, linear above 20)
-    threshold = one * 20
-    value = np.where(z > threshold, z, np.log1p(np.exp(np.minimum(z, threshold))))
-    slope = np.where(z > threshold, one, one / (one + np.exp(-z)))
-    return value.astype(z.dtype), slope.astype(z.dtype)
+    threshold = one * 20  # softplus (torch's, beta 1) is linear above it
+    value = np.empty_like(z)
+    slope = np.empty_like(z)
+    for r in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            x = z[r, j]
+            if code == 0:  # silu
+                sigma = one / (one + np.exp(-x))
+                value[r, j] = x * sigma
+                slope[r, j] = sigma * (one + x * (one - sigma))
+            elif code == 1:  # tanh
+                t = np.tanh(x)
+                value[r, j] = t
+                slope[r, j] = one - t * t
+            elif x > threshold:
+                value[r, j] = x
+                slope[r, j] = one
+            else:
+                value[r, j] = np.log1p(np.exp(x))
+                slope[r, j] = one / (one + np.exp(-x))
+    return value, slope
 
 
-#: Below this many atoms of one element the networks run one atom at a time: OpenBLAS's
-#: matrix product costs ~20 µs whatever the size for 2–15 rows (float32, 240×128, one
-#: thread), against ~1.6 µs for one row, so row by row is cheaper up to ~16 rows.
-ROW_BY_ROW_BELOW = 16
+#: Below this many atoms of one element the networks run as compiled loops
+#: (:func:`_small_block`) instead of BLAS: OpenBLAS's matrix product costs ~20 µs whatever
+#: the size for 2–15 rows (float32, 240×128, one thread), and one row at a time reads the
+#: weights from memory once per atom; the loops read them once for all the rows.
+SMALL_BLOCK_BELOW = 16
 
 
 @njit(cache=True)
@@ -160,6 +172,51 @@ def _network_block(inputs, weights, transposes, biases, activation):  # noqa: AN
 
 
 @njit(cache=True)
+def _small_block(inputs, weights, transposes, biases, activation):  # noqa: ANN001, ANN202
+    """:func:`_network_block` for a few rows, as loops that read each weight row once for
+    all the rows (the row's products accumulate in place; no temporary arrays per layer)."""
+    n_rows, n_layers = inputs.shape[0], len(weights)
+    hidden = [inputs]
+    slopes = []
+    for layer in range(n_layers):
+        weight, bias = weights[layer], biases[layer]
+        n_in, n_out = weight.shape
+        z = np.empty((n_rows, n_out), dtype=inputs.dtype)
+        for r in range(n_rows):
+            z[r, :] = bias
+        source = hidden[layer]
+        for k in range(n_in):
+            for r in range(n_rows):
+                value = source[r, k]
+                for j in range(n_out):
+                    z[r, j] += value * weight[k, j]
+        if layer < n_layers - 1:
+            value, slope = _activate(z, activation)
+            hidden.append(value)
+            slopes.append(slope)
+        else:
+            hidden.append(z)
+    outputs = hidden[n_layers][:, 0].copy()
+    grad = np.ones((n_rows, 1), dtype=inputs.dtype)  # ∂(Σ outputs)/∂(each output)
+    for layer in range(n_layers - 1, -1, -1):
+        transpose = transposes[layer]  # [out, in]
+        n_out, n_in = transpose.shape
+        below = np.zeros((n_rows, n_in), dtype=inputs.dtype)
+        for j in range(n_out):
+            for r in range(n_rows):
+                value = grad[r, j]
+                for k in range(n_in):
+                    below[r, k] += value * transpose[j, k]
+        if layer > 0:
+            slope = slopes[layer - 1]
+            for r in range(n_rows):
+                for k in range(n_in):
+                    below[r, k] *= slope[r, k]
+        grad = below
+    return outputs, grad
+
+
+@njit(cache=True)
 def element_networks(inputs, species_start, flat_weights, widths, activation):  # noqa: ANN001, ANN201
     """Per-element MLP outputs [N] and their input gradients [N, F].
 
@@ -167,7 +224,7 @@ def element_networks(inputs, species_start, flat_weights, widths, activation):  
     element s are rows ``species_start[s]:species_start[s + 1]``. ``flat_weights`` holds, per
     element and per layer, W [in, out], Wᵀ [out, in] and b [out] consecutively; ``widths``
     are the layer widths (F, hidden..., 1). An element with fewer than
-    :data:`ROW_BY_ROW_BELOW` atoms runs one atom at a time (see there).
+    :data:`SMALL_BLOCK_BELOW` atoms runs as compiled loops (see there).
     """
     n_atoms = inputs.shape[0]
     n_layers = widths.shape[0] - 1
@@ -185,15 +242,15 @@ def element_networks(inputs, species_start, flat_weights, widths, activation):  
             offset += n_in * n_out
             biases.append(flat_weights[offset:offset + n_out])
             offset += n_out
-        if stop - start >= ROW_BY_ROW_BELOW:
-            outputs[start:stop], gradients[start:stop] = _network_block(
-                np.ascontiguousarray(inputs[start:stop]), weights, transposes, biases,
-                activation)
+        if stop == start:
             continue
-        for atom in range(start, stop):
-            outputs[atom:atom + 1], gradients[atom:atom + 1] = _network_block(
-                np.ascontiguousarray(inputs[atom:atom + 1]), weights, transposes, biases,
-                activation)
+        block = np.ascontiguousarray(inputs[start:stop])
+        if stop - start >= SMALL_BLOCK_BELOW:
+            outputs[start:stop], gradients[start:stop] = _network_block(
+                block, weights, transposes, biases, activation)
+        else:
+            outputs[start:stop], gradients[start:stop] = _small_block(
+                block, weights, transposes, biases, activation)
     return outputs, gradients
 
 
