@@ -131,6 +131,12 @@ class BehlerParrinello(Potential):
         """Energy of each atom [N], eV."""
         species = self.species(graph.numbers)  # [N]
         features = self.descriptor(species, graph.edge_index, edge_vectors(graph))  # [N, F]
+        return self.energies_from_features(features, species)
+
+    def energies_from_features(self, features: torch.Tensor, species: torch.Tensor
+                               ) -> torch.Tensor:
+        """Energy of each atom [N] (eV, float64) from its symmetry functions [N, F] (not
+        yet normalised) and element indices [N]."""
         features = (features - self.feature_mean[species]) / self.feature_std[species]
         atomic = element_network_outputs(self.element_networks, features, species, 1)
         return self.scale_and_shift(atomic.squeeze(-1), species)  # [N]

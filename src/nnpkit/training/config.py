@@ -75,6 +75,11 @@ class TrainingConfig(_Strict):
     num_threads: int | None = Field(None, ge=1, description="torch threads; default: torch's.")
     normalization_sample: int = Field(500, ge=1, description="Structures for feature stats.")
     progress: bool = Field(True, description="Show a progress bar.")
+    precompute_descriptors: bool | None = Field(
+        None, description="BPNN: compute the symmetry functions and their derivatives once "
+        "instead of in every epoch (the same numbers, faster epochs); null: wherever the "
+        "model is a BPNN, the run is not distributed, has no response loss terms and the "
+        "terms take at most 2 GiB.")
     select_on_train: bool = Field(
         False, description="Without validation data, choose the best epoch on the first 50 "
         "training structures (biased; warned and recorded) instead of refusing.")
