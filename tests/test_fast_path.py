@@ -111,6 +111,34 @@ def test_fast_path_equals_autograd_for_each_activation_and_network_kernel(
                                    err_msg=f"{activation}: {key}")
 
 
+@pytest.mark.parametrize("committee", [False, True], ids=["model", "committee"])
+def test_parallel_kernels_give_the_serial_numbers_bit_for_bit(
+        committee: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 256-atom crystal through the threaded kernels (``prange`` over atoms, each atom's
+    sums in the serial order) and the serial ones: identical energies, forces, stress."""
+    import numba
+
+    from nnpkit.models import bpnn_fast
+
+    atoms = copper_cubic().repeat(4)
+    atoms.rattle(0.05, seed=11)
+    assert len(atoms) >= bpnn_fast.PARALLEL_FROM_ATOMS
+    model = (perturbed_committee(["Cu"]) if committee else build_small_model(["Cu"])).double()
+    evaluator, _ = bpnn_fast.fast_path_for(model)
+    from ase.neighborlist import neighbor_list
+
+    centre, neighbour, shifts = neighbor_list("ijS", atoms, model.cutoff)
+    arguments = (atoms.numbers, atoms.positions, np.asarray(atoms.cell), centre, neighbour,
+                 shifts.astype(float))
+    results = {}
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    for threaded in (False, True):
+        monkeypatch.setattr(bpnn_fast, "use_threads", lambda n_atoms, on=threaded: on)
+        results[threaded] = evaluator.evaluate(*arguments, stress=True)
+    for key in ("energies", "forces", "stress"):
+        np.testing.assert_array_equal(results[True][key], results[False][key], err_msg=key)
+
+
 def test_fast_path_passes_every_physics_check() -> None:
     calculator = NNPCalculator(build_small_model(["H", "C", "O", "Cu", "Au"]),
                                dtype=torch.float64, fast_path=True)

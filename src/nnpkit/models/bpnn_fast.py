@@ -17,6 +17,8 @@ activation, or numba missing), and the calculator then falls back to autograd.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,8 +34,44 @@ from nnpkit.nn.symmetry_functions import SymmetryFunctions
 if TYPE_CHECKING:
     from nnpkit.models.committee_fast import FastCommittee
 
-__all__ = ["FastBehlerParrinello", "FastPathNotice", "PairGeometry", "choose_fast_path",
-           "evaluation_result", "fast_path_for", "pair_geometry", "virial_to_stress"]
+__all__ = ["FastBehlerParrinello", "FastPathNotice", "PairGeometry", "PARALLEL_FROM_ATOMS",
+           "choose_fast_path", "evaluation_result", "fast_path_for", "pair_geometry",
+           "threads_for", "use_threads", "virial_to_stress"]
+
+
+#: Structures (or batches) of at least this many atoms run the symmetry functions and
+#: their backward pass over numba's threads (every core unless ``NUMBA_NUM_THREADS`` or
+#: ``numba.set_num_threads`` says fewer); below it a parallel launch saves little.
+PARALLEL_FROM_ATOMS = 256
+
+
+def use_threads(n_atoms: int) -> bool:
+    """Whether a structure of ``n_atoms`` runs the parallel kernels."""
+    import numba
+
+    return n_atoms >= PARALLEL_FROM_ATOMS and numba.get_num_threads() > 1
+
+
+_BLAS_CONTROLLER: list = []  # the threadpoolctl controller, made at the first threaded call
+
+
+@contextmanager
+def threads_for(n_atoms: int) -> Iterator[bool]:
+    """Context of one evaluation of ``n_atoms``: yields :func:`use_threads`, and where the
+    parallel kernels run, keeps BLAS (the element networks' products, between the
+    threaded kernels) on one thread, since OpenBLAS's idle workers spin and take the cores
+    numba's threads need (measured: 2 BLAS threads made the threaded engine 2× slower)."""
+    threaded = use_threads(n_atoms)
+    if not threaded:
+        yield False
+        return
+    if not _BLAS_CONTROLLER:
+        import scipy.linalg.cython_blas  # noqa: F401 - the BLAS numba calls, loaded first
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER.append(ThreadpoolController())
+    with _BLAS_CONTROLLER[0].limit(limits=1, user_api="blas"):
+        yield True
 
 
 class FastPathNotice(UserWarning):
@@ -199,13 +237,14 @@ class FastBehlerParrinello:
     def features(self, numbers: np.ndarray, pairs: PairGeometry
                  ) -> tuple[_SpeciesLayout, tuple, np.ndarray]:
         """The species tables, the kernels' descriptor arguments and the features [N, F]."""
-        from nnpkit.models.bpnn_kernels import acsf_features
+        from nnpkit.models.bpnn_kernels import acsf_features, acsf_features_parallel
 
         layout = self.species_layout(numbers)
         arguments = self._descriptor_arguments(pairs.vectors, pairs.distances, pairs.centre,
                                                layout.species[pairs.neighbour],
                                                pairs.edge_start)
-        return layout, arguments, acsf_features(*arguments)
+        kernel = acsf_features_parallel if use_threads(len(numbers)) else acsf_features
+        return layout, arguments, kernel(*arguments)
 
     def networks(self, layout: _SpeciesLayout, features: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
@@ -221,11 +260,17 @@ class FastBehlerParrinello:
     def backward(feature_grad: np.ndarray, arguments: tuple, pairs: PairGeometry
                  ) -> tuple[np.ndarray, np.ndarray]:
         """Forces [N, 3] (eV/Å) and virial [3, 3] (eV) from ∂E/∂G [N, F]."""
-        from nnpkit.models.bpnn_kernels import acsf_backward, forces_and_virial
+        from nnpkit.models.bpnn_kernels import (
+            acsf_backward,
+            acsf_backward_parallel,
+            forces_and_virial,
+        )
 
-        edge_grad = acsf_backward(np.ascontiguousarray(feature_grad), *arguments)
+        n_atoms = len(pairs.edge_start) - 1
+        kernel = acsf_backward_parallel if use_threads(n_atoms) else acsf_backward
+        edge_grad = kernel(np.ascontiguousarray(feature_grad), *arguments)
         return forces_and_virial(edge_grad, pairs.vectors, pairs.centre, pairs.neighbour,
-                                 len(pairs.edge_start) - 1)
+                                 n_atoms)
 
     def evaluate(self, numbers: np.ndarray, positions: np.ndarray, cell: np.ndarray,
                  centre: np.ndarray, neighbour: np.ndarray, shifts: np.ndarray,
@@ -245,16 +290,18 @@ class FastBehlerParrinello:
             ``energy`` (eV), ``energies`` [N] (eV), ``forces`` [N, 3] (eV/Å) and, with
             ``stress``, ``stress`` [3, 3] (eV/Å³, ASE's sign).
         """
-        from nnpkit.models.bpnn_kernels import evaluate_structure
+        from nnpkit.models.bpnn_kernels import evaluate_structure, evaluate_structure_parallel
 
         layout = self.species_layout(numbers)
-        energies, forces, virial = evaluate_structure(
-            np.ascontiguousarray(positions, np.float64), np.ascontiguousarray(cell, np.float64),
-            centre.astype(np.int64, copy=False), neighbour.astype(np.int64, copy=False),
-            np.ascontiguousarray(shifts, np.float64), layout.species, layout.by_species,
-            layout.species_start, layout.mean, layout.std, layout.grad_scale,
-            layout.reference_energies, self.energy_scale, self.n_elements, *self.radial,
-            *self.angular, self.flat_weights, self.widths, self.activation)
+        with threads_for(len(numbers)) as threaded:
+            kernel = evaluate_structure_parallel if threaded else evaluate_structure
+            energies, forces, virial = kernel(
+                np.ascontiguousarray(positions, np.float64), np.ascontiguousarray(cell, np.float64),
+                centre.astype(np.int64, copy=False), neighbour.astype(np.int64, copy=False),
+                np.ascontiguousarray(shifts, np.float64), layout.species, layout.by_species,
+                layout.species_start, layout.mean, layout.std, layout.grad_scale,
+                layout.reference_energies, self.energy_scale, self.n_elements, *self.radial,
+                *self.angular, self.flat_weights, self.widths, self.activation)
         return evaluation_result(energies, forces, virial, cell, stress)
 
 

@@ -31,10 +31,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-__all__ = ["acsf_features", "element_networks", "acsf_backward", "forces_and_virial",
-           "atomic_networks", "group_pairs", "evaluate_structure", "ACTIVATION_CODES",
+__all__ = ["acsf_features", "acsf_features_parallel", "element_networks", "acsf_backward",
+           "acsf_backward_parallel", "forces_and_virial", "atomic_networks", "group_pairs",
+           "evaluate_structure", "evaluate_structure_parallel", "ACTIVATION_CODES",
            "SMALL_BLOCK_BELOW"]
 
 #: Activation name → code used inside the kernels.
@@ -59,28 +60,28 @@ def _triplet(vectors, p, q, r1, r2, neighbour_species, pair_index, radial_size,
     return cosine, radial_size + pair_index[neighbour_species[p], neighbour_species[q]] * block
 
 
-@njit(cache=True)
-def acsf_features(vectors, distances, centre, neighbour_species, edge_start, n_elements,
-                  radial_shifts, radial_eta, cutoff, angular_shifts, angular_eta,
-                  angular_cutoff, lambdas, zetas, pair_index, n_pairs):  # noqa: ANN001, ANN201
-    """Symmetry functions [N, F] of every atom (edges sorted by centre, CSR ``edge_start``)."""
+@njit(cache=True, inline="always")
+def _acsf_features(vectors, distances, centre, neighbour_species, edge_start, n_elements,
+                   radial_shifts, radial_eta, cutoff, angular_shifts, angular_eta,
+                   angular_cutoff, lambdas, zetas, pair_index, n_pairs):  # noqa: ANN001, ANN202
+    """:func:`acsf_features`' body: one independent iteration per atom (``prange``)."""
     n_atoms = edge_start.shape[0] - 1
     n_radial, n_angular, n_lambda = radial_shifts.shape[0], angular_shifts.shape[0], \
         lambdas.shape[0]
     radial_size = n_elements * n_radial
     scales = 2.0 ** (1.0 - zetas.astype(np.float64))  # [L]
     features = np.zeros((n_atoms, radial_size + n_pairs * n_angular * n_lambda))
-    for e in range(distances.shape[0]):
-        fc, _ = _cutoff(distances[e], cutoff)
-        if fc == 0.0:
-            continue
-        base = neighbour_species[e] * n_radial
-        for k in range(n_radial):
-            shifted = distances[e] - radial_shifts[k]
-            features[centre[e], base + k] += math.exp(-radial_eta * shifted * shifted) * fc
     angular_fc, _ = _angular_cutoffs(distances, angular_cutoff)
-    angle_terms = np.empty(n_lambda)  # (1 + λ cos θ)^ζ 2^(1-ζ) of one triplet
-    for i in range(n_atoms):
+    for i in prange(n_atoms):
+        for e in range(edge_start[i], edge_start[i + 1]):
+            fc, _ = _cutoff(distances[e], cutoff)
+            if fc == 0.0:
+                continue
+            base = neighbour_species[e] * n_radial
+            for k in range(n_radial):
+                shifted = distances[e] - radial_shifts[k]
+                features[i, base + k] += math.exp(-radial_eta * shifted * shifted) * fc
+        angle_terms = np.empty(n_lambda)  # (1 + λ cos θ)^ζ 2^(1-ζ) of one triplet
         for p in range(edge_start[i], edge_start[i + 1]):
             r1 = distances[p]
             if r1 >= angular_cutoff:
@@ -254,35 +255,36 @@ def element_networks(inputs, species_start, flat_weights, widths, activation):  
     return outputs, gradients
 
 
-@njit(cache=True)
-def acsf_backward(feature_grad, vectors, distances, centre, neighbour_species, edge_start,
-                  n_elements, radial_shifts, radial_eta, cutoff, angular_shifts, angular_eta,
-                  angular_cutoff, lambdas, zetas, pair_index, n_pairs):  # noqa: ANN001, ANN201
-    """∂E/∂v_e [E, 3] from ∂E/∂G [N, F] (same arguments as :func:`acsf_features`)."""
+@njit(cache=True, inline="always")
+def _acsf_backward(feature_grad, vectors, distances, centre, neighbour_species, edge_start,
+                   n_elements, radial_shifts, radial_eta, cutoff, angular_shifts, angular_eta,
+                   angular_cutoff, lambdas, zetas, pair_index, n_pairs):  # noqa: ANN001, ANN202
+    """:func:`acsf_backward`'s body: one iteration per atom (``prange``), which writes only
+    the rows of its own edges."""
     n_atoms = edge_start.shape[0] - 1
     n_radial, n_angular, n_lambda = radial_shifts.shape[0], angular_shifts.shape[0], \
         lambdas.shape[0]
     radial_size = n_elements * n_radial
     scales = 2.0 ** (1.0 - zetas.astype(np.float64))  # [L]
     edge_grad = np.zeros((distances.shape[0], 3))
-    for e in range(distances.shape[0]):
-        d = distances[e]
-        fc, dfc = _cutoff(d, cutoff)
-        if fc == 0.0 and dfc == 0.0:
-            continue
-        base = neighbour_species[e] * n_radial
-        dE_dd = 0.0
-        for k in range(n_radial):
-            shifted = d - radial_shifts[k]
-            gauss = math.exp(-radial_eta * shifted * shifted)
-            dE_dd += feature_grad[centre[e], base + k] * gauss * (
-                dfc - 2.0 * radial_eta * shifted * fc)
-        for c in range(3):
-            edge_grad[e, c] += dE_dd * vectors[e, c] / d
     angular_fc, angular_dfc = _angular_cutoffs(distances, angular_cutoff)
-    angle_terms = np.empty(n_lambda)  # (1 + λ cos θ)^ζ 2^(1-ζ) of one triplet
-    angle_slopes = np.empty(n_lambda)  # its derivative with respect to cos θ
-    for i in range(n_atoms):
+    for i in prange(n_atoms):
+        for e in range(edge_start[i], edge_start[i + 1]):
+            d = distances[e]
+            fc, dfc = _cutoff(d, cutoff)
+            if fc == 0.0 and dfc == 0.0:
+                continue
+            base = neighbour_species[e] * n_radial
+            dE_dd = 0.0
+            for k in range(n_radial):
+                shifted = d - radial_shifts[k]
+                gauss = math.exp(-radial_eta * shifted * shifted)
+                dE_dd += feature_grad[i, base + k] * gauss * (
+                    dfc - 2.0 * radial_eta * shifted * fc)
+            for c in range(3):
+                edge_grad[e, c] += dE_dd * vectors[e, c] / d
+        angle_terms = np.empty(n_lambda)  # (1 + λ cos θ)^ζ 2^(1-ζ) of one triplet
+        angle_slopes = np.empty(n_lambda)  # its derivative with respect to cos θ
         for p in range(edge_start[i], edge_start[i + 1]):
             r1 = distances[p]
             if r1 >= angular_cutoff:
@@ -321,6 +323,50 @@ def acsf_backward(feature_grad, vectors, distances, centre, neighbour_species, e
                     edge_grad[p, c] += dE_dr1 * vectors[p, c] / r1 + dE_dcos * dcos_dv1
                     edge_grad[q, c] += dE_dr2 * vectors[q, c] / r2 + dE_dcos * dcos_dv2
     return edge_grad
+
+
+@njit(cache=True)
+def acsf_features(vectors, distances, centre, neighbour_species, edge_start, n_elements,
+                  radial_shifts, radial_eta, cutoff, angular_shifts, angular_eta,
+                  angular_cutoff, lambdas, zetas, pair_index, n_pairs):  # noqa: ANN001, ANN201
+    """Symmetry functions [N, F] of every atom (edges sorted by centre, CSR ``edge_start``)."""
+    return _acsf_features(vectors, distances, centre, neighbour_species, edge_start,
+                          n_elements, radial_shifts, radial_eta, cutoff, angular_shifts,
+                          angular_eta, angular_cutoff, lambdas, zetas, pair_index, n_pairs)
+
+
+@njit(cache=True, parallel=True)
+def acsf_features_parallel(vectors, distances, centre, neighbour_species, edge_start,
+                           n_elements, radial_shifts, radial_eta, cutoff, angular_shifts,
+                           angular_eta, angular_cutoff, lambdas, zetas, pair_index,
+                           n_pairs):  # noqa: ANN001, ANN201
+    """:func:`acsf_features` over numba's threads (atoms split between them)."""
+    return _acsf_features(vectors, distances, centre, neighbour_species, edge_start,
+                          n_elements, radial_shifts, radial_eta, cutoff, angular_shifts,
+                          angular_eta, angular_cutoff, lambdas, zetas, pair_index, n_pairs)
+
+
+@njit(cache=True)
+def acsf_backward(feature_grad, vectors, distances, centre, neighbour_species, edge_start,
+                  n_elements, radial_shifts, radial_eta, cutoff, angular_shifts, angular_eta,
+                  angular_cutoff, lambdas, zetas, pair_index, n_pairs):  # noqa: ANN001, ANN201
+    """∂E/∂v_e [E, 3] from ∂E/∂G [N, F] (same arguments as :func:`acsf_features`)."""
+    return _acsf_backward(feature_grad, vectors, distances, centre, neighbour_species,
+                          edge_start, n_elements, radial_shifts, radial_eta, cutoff,
+                          angular_shifts, angular_eta, angular_cutoff, lambdas, zetas,
+                          pair_index, n_pairs)
+
+
+@njit(cache=True, parallel=True)
+def acsf_backward_parallel(feature_grad, vectors, distances, centre, neighbour_species,
+                           edge_start, n_elements, radial_shifts, radial_eta, cutoff,
+                           angular_shifts, angular_eta, angular_cutoff, lambdas, zetas,
+                           pair_index, n_pairs):  # noqa: ANN001, ANN201
+    """:func:`acsf_backward` over numba's threads (atoms split between them)."""
+    return _acsf_backward(feature_grad, vectors, distances, centre, neighbour_species,
+                          edge_start, n_elements, radial_shifts, radial_eta, cutoff,
+                          angular_shifts, angular_eta, angular_cutoff, lambdas, zetas,
+                          pair_index, n_pairs)
 
 
 @njit(cache=True)
@@ -392,6 +438,35 @@ def group_pairs(positions, cell, centre, neighbour, shifts):  # noqa: ANN001, AN
     return centre, neighbour, vectors, distances, edge_start
 
 
+@njit(cache=True, inline="always")
+def _evaluate_structure(positions, cell, centre, neighbour, shifts, species, by_species,
+                        species_start, mean, std, grad_scale, reference_energies,
+                        energy_scale, n_elements, radial_shifts, radial_eta, cutoff,
+                        angular_shifts, angular_eta, angular_cutoff, lambdas, zetas,
+                        pair_index, n_pairs, flat_weights, widths,
+                        activation):  # noqa: ANN001, ANN202
+    """:func:`evaluate_structure`'s body (inlined into the serial and the parallel entry)."""
+    n_atoms = positions.shape[0]
+    centre, neighbour, vectors, distances, edge_start = group_pairs(
+        positions, cell, centre, neighbour, shifts)
+    neighbour_species = np.empty(neighbour.shape[0], dtype=np.int64)
+    for e in range(neighbour.shape[0]):
+        neighbour_species[e] = species[neighbour[e]]
+    features = _acsf_features(vectors, distances, centre, neighbour_species, edge_start,
+                              n_elements, radial_shifts, radial_eta, cutoff, angular_shifts,
+                              angular_eta, angular_cutoff, lambdas, zetas, pair_index,
+                              n_pairs)
+    energies, feature_grad = atomic_networks(features, by_species, species_start, mean, std,
+                                             grad_scale, reference_energies, energy_scale,
+                                             flat_weights, widths, activation)
+    edge_grad = _acsf_backward(feature_grad, vectors, distances, centre, neighbour_species,
+                               edge_start, n_elements, radial_shifts, radial_eta, cutoff,
+                               angular_shifts, angular_eta, angular_cutoff, lambdas, zetas,
+                               pair_index, n_pairs)
+    forces, virial = forces_and_virial(edge_grad, vectors, centre, neighbour, n_atoms)
+    return energies, forces, virial
+
+
 @njit(cache=True)
 def evaluate_structure(positions, cell, centre, neighbour, shifts, species, by_species,
                        species_start, mean, std, grad_scale, reference_energies,
@@ -415,22 +490,26 @@ def evaluate_structure(positions, cell, centre, neighbour, shifts, species, by_s
             :func:`~nnpkit.models.bpnn_kernels.element_networks` (their dtype sets the
             precision of the networks).
     """
-    n_atoms = positions.shape[0]
-    centre, neighbour, vectors, distances, edge_start = group_pairs(
-        positions, cell, centre, neighbour, shifts)
-    neighbour_species = np.empty(neighbour.shape[0], dtype=np.int64)
-    for e in range(neighbour.shape[0]):
-        neighbour_species[e] = species[neighbour[e]]
-    features = acsf_features(vectors, distances, centre, neighbour_species, edge_start,
-                             n_elements, radial_shifts, radial_eta, cutoff, angular_shifts,
-                             angular_eta, angular_cutoff, lambdas, zetas, pair_index,
-                             n_pairs)
-    energies, feature_grad = atomic_networks(features, by_species, species_start, mean, std,
-                                             grad_scale, reference_energies, energy_scale,
-                                             flat_weights, widths, activation)
-    edge_grad = acsf_backward(feature_grad, vectors, distances, centre, neighbour_species,
-                              edge_start, n_elements, radial_shifts, radial_eta, cutoff,
-                              angular_shifts, angular_eta, angular_cutoff, lambdas, zetas,
-                              pair_index, n_pairs)
-    forces, virial = forces_and_virial(edge_grad, vectors, centre, neighbour, n_atoms)
-    return energies, forces, virial
+    return _evaluate_structure(positions, cell, centre, neighbour, shifts, species,
+                               by_species, species_start, mean, std, grad_scale,
+                               reference_energies, energy_scale, n_elements, radial_shifts,
+                               radial_eta, cutoff, angular_shifts, angular_eta,
+                               angular_cutoff, lambdas, zetas, pair_index, n_pairs,
+                               flat_weights, widths, activation)
+
+
+@njit(cache=True, parallel=True)
+def evaluate_structure_parallel(positions, cell, centre, neighbour, shifts, species,
+                                by_species, species_start, mean, std, grad_scale,
+                                reference_energies, energy_scale, n_elements, radial_shifts,
+                                radial_eta, cutoff, angular_shifts, angular_eta,
+                                angular_cutoff, lambdas, zetas, pair_index, n_pairs,
+                                flat_weights, widths, activation):  # noqa: ANN001, ANN201
+    """:func:`evaluate_structure` with the symmetry functions and their backward pass over
+    numba's threads (atoms split between them)."""
+    return _evaluate_structure(positions, cell, centre, neighbour, shifts, species,
+                               by_species, species_start, mean, std, grad_scale,
+                               reference_energies, energy_scale, n_elements, radial_shifts,
+                               radial_eta, cutoff, angular_shifts, angular_eta,
+                               angular_cutoff, lambdas, zetas, pair_index, n_pairs,
+                               flat_weights, widths, activation)

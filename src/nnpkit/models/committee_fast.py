@@ -30,6 +30,7 @@ from nnpkit.models.bpnn_fast import (
     PairGeometry,
     evaluation_result,
     pair_geometry,
+    threads_for,
     virial_to_stress,
 )
 
@@ -84,9 +85,10 @@ class FastCommittee:
             [M, 3, 3] (eV/Å³).
         """
         pairs = pair_geometry(len(numbers), positions, cell, centre, neighbour, shifts)
-        if self.shared_features and not members:
-            return self._mean_only(numbers, cell, pairs, stress)
-        atomic, forces, virials = self._each_member(numbers, pairs, stress)
+        with threads_for(len(numbers)):  # BLAS on one thread between threaded kernels
+            if self.shared_features and not members:
+                return self._mean_only(numbers, cell, pairs, stress)
+            atomic, forces, virials = self._each_member(numbers, pairs, stress)
         energies = atomic.mean(axis=0)  # [N]
         result: dict[str, np.ndarray | float] = {
             "energy": float(energies.sum()), "energies": energies,
