@@ -33,11 +33,13 @@ BENCHMARK_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCHMARK_DIR / "out"
 
 #: Environment variables that set library thread pools; recorded in :func:`machine_info`.
-THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                   "NUMBA_NUM_THREADS")
 
 
 def set_thread_env(n_threads: int) -> None:
-    """Set OpenMP/BLAS thread-count variables; call before numpy, torch, tblite, pyscf load."""
+    """Set OpenMP/BLAS/numba thread-count variables; call before numpy, numba, torch,
+    tblite, pyscf load."""
     for name in THREAD_ENV_VARS:
         os.environ[name] = str(n_threads)
 
