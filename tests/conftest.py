@@ -66,6 +66,28 @@ def cuau_triclinic() -> Atoms:
     return atoms
 
 
+def copper_slab() -> Atoms:
+    """A rattled 12-atom Cu(111) slab, periodic in x and y only."""
+    from ase.build import fcc111
+
+    slab = fcc111("Cu", size=(2, 2, 3), vacuum=6.0, periodic=True)
+    slab.pbc = [True, True, False]
+    slab.rattle(0.05, seed=7)
+    return slab
+
+
+def calculator_results(calculator: NNPCalculator, atoms: Atoms) -> dict[str, np.ndarray]:
+    """Energy, per-atom energies, forces and (fully periodic cells) stress of a copy of
+    ``atoms`` through ``calculator``, as arrays."""
+    atoms = atoms.copy()
+    atoms.calc = calculator
+    out = {"energy": np.array(atoms.get_potential_energy()),
+           "energies": atoms.get_potential_energies(), "forces": atoms.get_forces()}
+    if atoms.pbc.all():
+        out["stress"] = atoms.get_stress()
+    return out
+
+
 def _normalisation_structures(elements: Sequence[str]) -> list[Atoms]:
     """Rattled and strained structures containing ``elements`` to fit the normalisation."""
     rng = np.random.default_rng(0)

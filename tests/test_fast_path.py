@@ -18,8 +18,16 @@ import numpy as np
 import pytest
 import torch
 from ase import Atoms
-from ase.build import fcc111, molecule
-from conftest import build_small_model, copper_cubic, cuau_triclinic, ethanol, perturbed_committee
+from ase.build import molecule
+from conftest import (
+    build_small_model,
+    calculator_results,
+    copper_cubic,
+    copper_slab,
+    cuau_triclinic,
+    ethanol,
+    perturbed_committee,
+)
 
 from nnpkit.calculators import CommitteeCalculator, NNPCalculator
 from nnpkit.calculators.ase_calculator import FastPathNotice
@@ -30,29 +38,12 @@ from nnpkit.models.committee_fast import FastCommittee
 from nnpkit.testing import run_all_checks
 
 
-def _slab() -> Atoms:
-    slab = fcc111("Cu", size=(2, 2, 3), vacuum=6.0, periodic=True)
-    slab.pbc = [True, True, False]
-    slab.rattle(0.05, seed=7)
-    return slab
-
-
 def _structures() -> list[tuple[str, Atoms, list[str]]]:
     methanol = molecule("CH3OH")
     methanol.rattle(0.05, seed=9)
     return [("ethanol", ethanol(), ["H", "C", "O"]), ("methanol", methanol, ["H", "C", "O"]),
-            ("copper", copper_cubic().repeat(2), ["Cu"]), ("slab", _slab(), ["Cu"]),
+            ("copper", copper_cubic().repeat(2), ["Cu"]), ("slab", copper_slab(), ["Cu"]),
             ("triclinic", cuau_triclinic().repeat((2, 2, 1)), ["Cu", "Au"])]
-
-
-def _results(calculator: NNPCalculator, atoms: Atoms) -> dict[str, np.ndarray]:
-    atoms = atoms.copy()
-    atoms.calc = calculator
-    out = {"energy": np.array(atoms.get_potential_energy()),
-           "energies": atoms.get_potential_energies(), "forces": atoms.get_forces()}
-    if atoms.pbc.all():
-        out["stress"] = atoms.get_stress()
-    return out
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
@@ -63,7 +54,7 @@ def test_fast_path_equals_autograd(name: str, atoms: Atoms, elements: list[str],
     fast = NNPCalculator(model, dtype=dtype, fast_path=True)
     slow = NNPCalculator(model, dtype=dtype, fast_path=False)
     assert fast.fast_path is not None and slow.fast_path is None
-    got, expected = _results(fast, atoms), _results(slow, atoms)
+    got, expected = calculator_results(fast, atoms), calculator_results(slow, atoms)
     assert ("stress" in got) == bool(atoms.pbc.all())
     if dtype == torch.float64:
         np.testing.assert_allclose(got["energy"], expected["energy"], rtol=1e-12)
@@ -74,7 +65,7 @@ def test_fast_path_equals_autograd(name: str, atoms: Atoms, elements: list[str],
                                            atol=1e-12 * scale, err_msg=f"{name}: {key}")
         return
     np.testing.assert_allclose(got["energy"], expected["energy"], rtol=1e-6)
-    truth = _results(NNPCalculator(model, dtype=torch.float64, fast_path=False), atoms)
+    truth = calculator_results(NNPCalculator(model, dtype=torch.float64, fast_path=False), atoms)
     for key in ("energies", "forces", "stress"):
         if key in expected:
             autograd_error = np.abs(expected[key] - truth[key]).max()
@@ -102,8 +93,8 @@ def test_fast_path_equals_autograd_for_each_activation_and_network_kernel(
     model = BehlerParrinello(["Cu", "Au"], BPNNConfig(**SMALL_CONFIG, activation=activation),
                              statistics_for(["Cu", "Au"]))
     model.fit_feature_normalization([atoms_to_graph(atoms, model.cutoff)])
-    got = _results(NNPCalculator(model, dtype=torch.float64, fast_path=True), atoms)
-    expected = _results(NNPCalculator(model, dtype=torch.float64, fast_path=False), atoms)
+    got = calculator_results(NNPCalculator(model, dtype=torch.float64, fast_path=True), atoms)
+    expected = calculator_results(NNPCalculator(model, dtype=torch.float64, fast_path=False), atoms)
     np.testing.assert_allclose(got["energy"], expected["energy"], rtol=1e-12)
     for key in ("energies", "forces", "stress"):
         scale = np.abs(expected[key]).max()
@@ -145,22 +136,31 @@ def test_fast_path_passes_every_physics_check() -> None:
     run_all_checks(calculator, molecule=ethanol(), crystal=cuau_triclinic())
 
 
-def test_fast_path_is_the_default_for_bpnn_and_falls_back_with_a_notice(
+def test_fast_path_is_the_default_for_each_family_and_falls_back_with_a_notice(
         make_model: Callable) -> None:
     assert NNPCalculator(make_model(["Cu"])).fast_path is not None
+    from nnpkit.models.equivariant_fused import FusedEquivariant
     from nnpkit.models.registry import build_model, model_config_class
 
     config = model_config_class("equivariant").model_validate(
         {"kind": "equivariant", "cutoff_A": 4.0, "n_channels": 4, "n_layers": 1, "l_max": 1})
     equivariant = build_model(config, ["Cu"], None)
-    with pytest.warns(FastPathNotice, match="inference with autograd.*equivariant"):
-        calculator = NNPCalculator(equivariant)
-    assert calculator.fast_path is None
-    with pytest.raises(ConfigError, match="fast_path=True.*equivariant"):
-        NNPCalculator(equivariant, fast_path=True)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        NNPCalculator(equivariant, fast_path=False)  # asked for autograd: no notice
+        warnings.simplefilter("error")  # the fused form is its fast path: no notice
+        for wanted in (None, True):
+            calculator = NNPCalculator(equivariant, fast_path=wanted)
+            assert calculator.fast_path is None
+            assert isinstance(calculator.model, FusedEquivariant)
+        calculator = NNPCalculator(equivariant, fast_path=False)  # asked for e3nn's graph
+        assert type(calculator.model) is type(equivariant)
+    celu_config = model_config_class("bpnn").model_validate(
+        {"kind": "bpnn", "cutoff_A": 4.0, "activation": "celu"})
+    celu = build_model(celu_config, ["Cu"], None)
+    with pytest.warns(FastPathNotice, match="inference with autograd.*'celu'"):
+        calculator = NNPCalculator(celu)
+    assert calculator.fast_path is None
+    with pytest.raises(ConfigError, match="fast_path=True.*'celu'"):
+        NNPCalculator(celu, fast_path=True)
 
 
 def test_fast_path_names_an_unknown_element(make_model: Callable) -> None:

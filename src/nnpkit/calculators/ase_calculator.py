@@ -16,6 +16,7 @@ from nnpkit.data.graph import AtomicGraph, atoms_to_graph
 from nnpkit.derivatives import compute_properties
 from nnpkit.errors import ConfigError
 from nnpkit.models.bpnn_fast import FastPathNotice, choose_fast_path
+from nnpkit.models.equivariant_fused import fused_for_inference
 from nnpkit.models.potential import Potential
 from nnpkit.neighbors import VerletNeighborList, same_array
 
@@ -37,15 +38,18 @@ class NNPCalculator(Calculator):
         metadata: the model file's metadata, kept as ``calc.metadata``.
         skin_A: the neighbour list is built at cutoff + skin and reused until an atom has
             moved more than skin / 2 (or the cell changes), Å; 0 rebuilds every call.
-        fast_path: the compiled low-latency path (:mod:`nnpkit.models.bpnn_fast`, float64,
-            CPU) instead of autograd: None (default) uses it where the model supports it
-            and says so in one line where not; True requires it; False never uses it.
+        fast_path: the low-latency path instead of the model's own autograd graph: the
+            compiled BPNN (:mod:`nnpkit.models.bpnn_fast`, float64, CPU) or the fused
+            equivariant model (:mod:`nnpkit.models.equivariant_fused`, any device and
+            precision): None (default) uses it where the model has one and says so in
+            one line where not; True requires it; False never uses it.
         external_field_V_per_A: a uniform electric field [3], V/Å, acting on the
             structure (charge-aware models, molecules only): energies, forces and the
             dipole are those in the field, so MD in a field runs through this calculator.
 
     Attributes:
         fast_path: the compiled evaluator in use, or None (autograd).
+        model: the frozen copy evaluated (the fused form of an equivariant model).
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
@@ -81,6 +85,8 @@ class NNPCalculator(Calculator):
             self.implemented_properties = [*type(self).implemented_properties,
                                            "dipole", "charges"]
             fast_path = False if fast_path is None else fast_path
+        if fast_path is not False:
+            self.model = fused_for_inference(self.model)
         self.fast_path = choose_fast_path(self.model, self.device, fast_path, "inference")
 
     def check_state(self, atoms: Atoms, tol: float = 1e-15) -> list[str]:

@@ -17,7 +17,8 @@ __all__ = ["load_calculator"]
 
 def load_calculator(path: str | os.PathLike, device: str | torch.device = "cpu",
                     dtype: torch.dtype | None = None, skin_A: float = 0.5,
-                    key: bytes | str | os.PathLike | None = None) -> NNPCalculator:
+                    key: bytes | str | os.PathLike | None = None,
+                    fast_path: bool | None = None) -> NNPCalculator:
     """An ASE calculator for a model file, a run directory, or a committee.
 
     Args:
@@ -28,6 +29,8 @@ def load_calculator(path: str | os.PathLike, device: str | torch.device = "cpu",
         dtype: inference precision; default: the precision the model was trained in.
         skin_A: Verlet neighbour-list skin, Å (0 rebuilds the list at every call).
         key: require a valid HMAC signature with this key (bytes or a key file).
+        fast_path: the low-latency path (see :class:`NNPCalculator`): None where the
+            model has one, True to require it, False for the model's own autograd graph.
     """
     json_path = committee_file(path)
     if json_path is not None:
@@ -36,7 +39,8 @@ def load_calculator(path: str | os.PathLike, device: str | torch.device = "cpu",
                              "member model files one by one")
         committee = load_committee(path, device=device, dtype=dtype)
         return CommitteeCalculator(committee, device=device, dtype=dtype, skin_A=skin_A,
+                                   fast_path=fast_path,
                                    metadata={"committee": str(json_path),
                                              "members": list(committee.sources)})
     model = load_model(path, device=device, dtype=dtype, key=key)
-    return NNPCalculator(model, device=device, dtype=dtype, skin_A=skin_A)
+    return NNPCalculator(model, device=device, dtype=dtype, skin_A=skin_A, fast_path=fast_path)

@@ -25,6 +25,7 @@ from nnpkit.md.batched_state import BatchedState
 from nnpkit.models.bpnn_fast import choose_fast_path
 from nnpkit.models.committee import Committee
 from nnpkit.models.committee_fast import FastCommittee
+from nnpkit.models.equivariant_fused import fused_for_inference
 from nnpkit.models.potential import Potential
 
 __all__ = ["ModelForceField", "ASEForceField", "max_force_std_per_replica"]
@@ -73,6 +74,8 @@ class ModelForceField:
                  variable_cell: bool = False, fast_path: bool | None = None) -> None:
         device, dtype = state.positions.device, state.positions.dtype
         self.model = _frozen_copy(model, device, dtype)
+        if fast_path is not False:
+            self.model = fused_for_inference(self.model)
         self.fast_path = choose_fast_path(self.model, device, fast_path, "batched MD")
         self._numbers = state.numbers.cpu().numpy()  # [N]
         self._batch = state.batch.cpu().numpy()  # [N]

@@ -117,13 +117,14 @@ def choose_fast_path(model: Potential, device: torch.device, wanted: bool | None
     Args:
         wanted: None uses the compiled path where supported and otherwise warns once
             (:class:`FastPathNotice`, naming ``user`` and the reason); True requires it;
-            False never uses it.
+            False never uses it. A model already in its inference form (the fused
+            equivariant model) needs none: None, without a notice.
         user: what falls back, for the notice (e.g. ``"inference"``, ``"batched MD"``).
 
     Raises:
         ConfigError: ``wanted`` is True and the model or device is not supported.
     """
-    if wanted is False:
+    if wanted is False or _inference_form(model):
         return None
     evaluator, reason = fast_path_for(model)
     if evaluator is not None and device.type != "cpu":
@@ -134,6 +135,16 @@ def choose_fast_path(model: Potential, device: torch.device, wanted: bool | None
         warnings.warn(f"nnpkit: {user} with autograd ({reason})", FastPathNotice,
                       stacklevel=4)
     return evaluator
+
+
+def _inference_form(model: Potential) -> bool:
+    """Whether ``model`` (every member, for a committee) is already a fast inference form
+    (:func:`~nnpkit.models.equivariant_fused.fused_for_inference`)."""
+    from nnpkit.models.committee import Committee
+
+    if type(model) is Committee:
+        return all(_inference_form(member) for member in model.potentials)
+    return model.is_inference_form
 
 
 @dataclass(frozen=True)

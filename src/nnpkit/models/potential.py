@@ -33,6 +33,9 @@ class Potential(nn.Module):
     #: whether the energy depends on ``graph.field`` (and ``graph.charge``): only such
     #: models have dipoles, polarizabilities and Born charges (:mod:`nnpkit.derivatives`)
     responds_to_field: ClassVar[bool] = False
+    #: a frozen form made for fast inference by autograd (e.g. the fused equivariant
+    #: model), which needs no compiled path
+    is_inference_form: ClassVar[bool] = False
     metadata: dict
     species_of_number: torch.Tensor
     reference_energies: torch.Tensor
