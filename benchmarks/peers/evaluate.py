@@ -45,14 +45,14 @@ def _window_peak_mib(reset: bool = False) -> float | None:
     return None
 
 
-def _calculator(kind: str, model: str):
+def _calculator(kind: str, model: str, fast_path: bool | None = None):
     if kind == "mace":
         from mace.calculators import MACECalculator
 
         return MACECalculator(model_paths=model, device="cpu", default_dtype="float32")
     import nnpkit
 
-    return nnpkit.load_calculator(model)
+    return nnpkit.load_calculator(model, fast_path=fast_path)
 
 
 def test_errors(calculator, structures: list) -> dict[str, float | int | None]:
@@ -101,24 +101,54 @@ def md_speed(calculator, atoms, steps: int, timestep_fs: float) -> dict[str, flo
             "md_peak_rss_MiB": _window_peak_mib()}
 
 
+def call_speed(calculator, frames: list, seconds: float) -> dict[str, float]:
+    """Energy + forces calls on ``frames`` in turn (what an MD step costs, without the
+    integrator), for ``seconds`` of this process's CPU time after 5 warm-up calls."""
+    atoms = frames[0].copy()
+    atoms.calc = calculator
+    for frame in frames[:5]:
+        atoms.positions = frame.positions
+        atoms.get_forces()
+    calls, start = 0, time.process_time()
+    while time.process_time() - start < seconds:
+        atoms.positions = frames[calls % len(frames)].positions
+        atoms.get_forces()
+        calls += 1
+    cpu = time.process_time() - start
+    return {"atoms": len(atoms), "calls": calls, "ms_per_call_cpu": 1000 * cpu / calls,
+            "atom_steps_per_s_cpu": len(atoms) * calls / cpu}
+
+
 def main() -> None:
     from ase.io import read
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kind", choices=["nnpkit", "mace"], required=True)
     parser.add_argument("--model", required=True, help="model file")
-    parser.add_argument("--test", required=True, help="extxyz with REF_ labels")
-    parser.add_argument("--md-structure", required=True, help="start of the MD run")
+    parser.add_argument("--test", help="extxyz with REF_ labels")
+    parser.add_argument("--md-structure", help="start of the MD run")
     parser.add_argument("--md-steps", type=int, default=300)
     parser.add_argument("--timestep-fs", type=float, default=1.0)
+    parser.add_argument("--speed-frames", help="only time energy + forces calls on these "
+                        "structures (extxyz), instead of the test errors and MD")
+    parser.add_argument("--seconds", type=float, default=8.0, help="CPU time of --speed-frames")
+    parser.add_argument("--no-fast-path", action="store_true",
+                        help="nnpkit: the model's own autograd graph (fast_path=False)")
     parser.add_argument("--out", required=True, help="JSON result file")
     args = parser.parse_args()
 
-    calculator = _calculator(args.kind, args.model)
-    result = {"kind": args.kind, "model": args.model,
-              **test_errors(calculator, read(args.test, index=":")),
-              **md_speed(calculator, read(args.md_structure), args.md_steps, args.timestep_fs),
-              "process_peak_rss_MiB": _peak_rss_mib()}
+    calculator = _calculator(args.kind, args.model, False if args.no_fast_path else None)
+    if args.speed_frames:
+        result = {"kind": args.kind, "model": args.model, "fast_path": not args.no_fast_path,
+                  **call_speed(calculator, read(args.speed_frames, index=":"), args.seconds)}
+    else:
+        if not (args.test and args.md_structure):
+            parser.error("--test and --md-structure are needed without --speed-frames")
+        result = {"kind": args.kind, "model": args.model,
+                  **test_errors(calculator, read(args.test, index=":")),
+                  **md_speed(calculator, read(args.md_structure), args.md_steps,
+                             args.timestep_fs),
+                  "process_peak_rss_MiB": _peak_rss_mib()}
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(json.dumps(result))
 
