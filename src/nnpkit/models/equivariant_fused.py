@@ -265,8 +265,9 @@ class FusedLayer(nn.Module):
 class FusedEquivariant(Potential):
     """Frozen copy of an :class:`EquivariantPotential` in dense maps, for inference.
 
-    Energies, forces (by autograd) and stress equal the model's to float rounding. Made
-    by :meth:`from_model`; the parameters are constants (no training through it).
+    Energies, forces (by autograd) and stress equal the model's to float rounding. The
+    calculators and the batched MD engine make one with :func:`fused_for_inference`; its
+    tensors are constants (no training through it; save the source model, not this).
     """
 
     kind = "equivariant"
@@ -275,7 +276,8 @@ class FusedEquivariant(Potential):
 
     def __init__(self, model: EquivariantPotential) -> None:
         super().__init__(list(model.elements), model.cutoff)
-        source = copy.deepcopy(model).double()
+        # read off on the CPU in float64, then moved to the model's device and precision
+        source = copy.deepcopy(model).to(device="cpu", dtype=torch.float64)
         self.config = source.config
         self.register_statistics_buffers()
         self.reference_energies.copy_(source.reference_energies)
