@@ -20,12 +20,16 @@ from nnpkit.units import BOHR_TO_A
 
 
 def _reference_matrix(atoms: Atoms) -> np.ndarray:
-    """A smooth, invariant two-state model of water (eV): bond stretch moves the crossing."""
+    """A smooth, invariant two-state model of water (eV): bond stretch moves the crossing.
+
+    Every internal coordinate is curved (the asymmetric stretch too), so the ground state
+    has a minimum whatever round-off the training sees."""
     d = atoms.get_all_distances()
     stretch = d[0, 1] + d[0, 2] - 2.0
+    asymmetric = d[0, 1] - d[0, 2]
     bend = d[1, 2] - 1.55
-    v11 = 2.0 * stretch**2 + 1.5 * bend**2
-    v22 = 0.3 - 1.5 * stretch + 2.0 * stretch**2 + 1.0 * bend**2
+    v11 = 2.0 * stretch**2 + 1.0 * asymmetric**2 + 1.5 * bend**2
+    v22 = 0.3 - 1.5 * stretch + 2.0 * stretch**2 + 1.0 * asymmetric**2 + 1.0 * bend**2
     v12 = 0.08 * np.exp(-4.0 * bend**2)
     return np.array([[v11, v12], [v12, v22]])
 
