@@ -53,7 +53,11 @@ class TrainingConfig(_Strict):
         "wall", description="Clock of time_limit_min: wall time or this process's CPU time.")
     batch_size: int = Field(8, ge=1, description="Structures per optimiser step.")
     learning_rate: float = Field(3e-3, gt=0, description="Initial Adam(W) learning rate.")
-    min_learning_rate: float = Field(1e-5, gt=0, description="Stop when the LR decays below.")
+    min_learning_rate: float = Field(
+        1e-5, gt=0, description="plateau: stop when the LR decays below; cosine: the final LR.")
+    lr_schedule: Literal["plateau", "cosine"] = Field(
+        "plateau", description="plateau: cut the LR when validation stalls; cosine: anneal "
+        "it to min_learning_rate over the budget (max_epochs or time_limit_min).")
     weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay.")
     scheduler_patience: int = Field(10, ge=1, description="Epochs without progress per LR cut.")
     scheduler_factor: float = Field(0.5, gt=0, lt=1, description="LR multiplier on a plateau.")

@@ -56,6 +56,7 @@ from nnpkit.training.precomputed import (
     terms_for_training,
 )
 from nnpkit.training.prediction import evaluate
+from nnpkit.training.schedule import budget_fraction, learning_rate_schedule
 from nnpkit.units import E_A2_PER_V_TO_A3
 
 __all__ = ["FitResult", "fit", "exponential_moving_average"]
@@ -285,8 +286,7 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
     # 1.4 ms a step for the default BPNN)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
                                   weight_decay=settings.weight_decay, foreach=True)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, factor=settings.scheduler_factor, patience=settings.scheduler_patience)
+    scheduler = learning_rate_schedule(optimizer, settings)
     shuffle = torch.Generator().manual_seed(settings.seed)
     history: list[dict] = []
     epoch, best, since_best, elapsed_before = 0, math.inf, 0, 0.0
@@ -319,9 +319,9 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
                 metrics["energy_mae_meV_per_atom"] is None):
             raise TrainingError(f"validation predictions are not finite after epoch {epoch + 1}")
         val_loss = _validation_loss(metrics, config)
-        scheduler.step(val_loss)
         epoch += 1
         elapsed = elapsed_before + clock() - started
+        scheduler.step(val_loss, budget_fraction(settings, epoch, elapsed))
         history.append(_history_row(epoch, optimizer.param_groups[0]["lr"], train_loss,
                                     val_loss, metrics, elapsed))
         if val_loss < best:
