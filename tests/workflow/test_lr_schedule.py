@@ -75,3 +75,19 @@ def test_a_checkpoint_resumes_only_under_its_own_schedule() -> None:
     optimizer.param_groups[0]["lr"] = 0.0
     again.load_state_dict(cosine.state_dict())  # restores the rate of fraction 0.5
     assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-5 + 0.5 * (1e-3 - 1e-5))
+
+
+def test_decay_over_the_last_fraction_holds_the_rate_before_it() -> None:
+    """lr_decay_fraction 0.25: the initial rate up to 75 % of the budget, then the cosine
+    over the rest (half-way down at 87.5 %), the final rate at the end."""
+    parameter = torch.nn.Parameter(torch.zeros(2))
+    optimizer = torch.optim.AdamW([parameter], lr=1.0)
+    schedule = learning_rate_schedule(optimizer, TrainingConfig(
+        lr_schedule="cosine", learning_rate=2e-3, min_learning_rate=1e-5,
+        lr_decay_fraction=0.25))
+    rates = []
+    for fraction in (0.0, 0.5, 0.75, 0.875, 1.0):
+        schedule.step(0.0, fraction)
+        rates.append(optimizer.param_groups[0]["lr"])
+    assert rates == pytest.approx([2e-3, 2e-3, 2e-3, 1e-5 + 0.5 * (2e-3 - 1e-5), 1e-5],
+                                  rel=1e-12)

@@ -58,6 +58,9 @@ class TrainingConfig(_Strict):
     lr_schedule: Literal["plateau", "cosine"] = Field(
         "plateau", description="plateau: cut the LR when validation stalls; cosine: anneal "
         "it to min_learning_rate over the budget (max_epochs or time_limit_min).")
+    lr_decay_fraction: float = Field(
+        1.0, gt=0, le=1, description="cosine: anneal over this last fraction of the budget "
+        "only, at the initial LR before it (1: the whole budget).")
     weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay.")
     scheduler_patience: int = Field(10, ge=1, description="Epochs without progress per LR cut.")
     scheduler_factor: float = Field(0.5, gt=0, lt=1, description="LR multiplier on a plateau.")

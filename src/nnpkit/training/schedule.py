@@ -3,7 +3,9 @@
 ``plateau`` (the default) halves the rate when the validation loss stops improving
 (torch's ``ReduceLROnPlateau``; the run stops once the rate falls below
 ``training.min_learning_rate``). ``cosine`` anneals it from ``training.learning_rate`` to
-``training.min_learning_rate`` over the run's budget: the fraction of the budget spent is
+``training.min_learning_rate`` over the run's budget, or over its last
+``training.lr_decay_fraction`` only (the rate held at its initial value before: a
+"warmup-stable-decay" schedule without the warm-up): the fraction of the budget spent is
 the larger of epochs / ``max_epochs`` and elapsed / ``time_limit_min`` on the run's
 clock, so a run limited by time ends at the low rate whatever its epoch count. Under a
 fixed CPU budget a plateau schedule may never cut the rate (the validation error is
@@ -70,16 +72,19 @@ class _Plateau:
 
 
 class _Cosine:
-    """η(f) = η_min + (η₀ − η_min)(1 + cos πf)/2 for the budget fraction f."""
+    """η(f) = η_min + (η₀ − η_min)(1 + cos πg)/2 for the budget fraction f, where
+    g = max(0, (f − 1 + d)/d) with d the decay fraction (g = f for d = 1)."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, settings: TrainingConfig) -> None:
         self.optimizer = optimizer
         self.initial, self.final = settings.learning_rate, settings.min_learning_rate
+        self.decay = settings.lr_decay_fraction
         self.fraction = 0.0
 
     def _apply(self) -> None:
+        decayed = max(0.0, (self.fraction - 1.0 + self.decay) / self.decay)
         rate = self.final + 0.5 * (self.initial - self.final) * (
-            1.0 + math.cos(math.pi * self.fraction))
+            1.0 + math.cos(math.pi * decayed))
         for group in self.optimizer.param_groups:
             group["lr"] = rate
 
