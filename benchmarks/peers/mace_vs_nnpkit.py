@@ -18,6 +18,9 @@ single-threaded (``OMP_NUM_THREADS=1``); the two data sets run side by side, one
 
     python benchmarks/peers/mace_vs_nnpkit.py                       # full (about 1 h)
     python benchmarks/peers/mace_vs_nnpkit.py --quick               # smoke run, minutes
+    python benchmarks/peers/mace_vs_nnpkit.py --datasets ethanol --tag cosine6 \
+        --equivariant-set training.lr_schedule=cosine \
+        --equivariant-set training.learning_rate=0.006  # a variant; MACE's run reused
 """
 
 from __future__ import annotations
@@ -76,12 +79,19 @@ def fresh_run(command: list[str], run_dir: Path, cwd: Path, log: Path) -> dict:
     return measured_run(command, cwd=cwd, log=log)
 
 
-def run_dataset(name: str, work: Path, mace_venv: Path, quick: bool) -> dict:
+def run_dataset(name: str, work: Path, mace_venv: Path, quick: bool, tag: str = "",
+                overrides: dict[str, list[str]] | None = None) -> dict:
     """Train and evaluate MACE, the equivariant model and the BPNN on one data set.
 
     Each finished stage leaves ``<stage>.record.json`` in ``work``; a killed run started
-    again skips those stages (delete ``work`` for a fresh run).
+    again skips those stages (delete ``work`` for a fresh run). With ``tag`` the nnpkit
+    runs given ``overrides[kind]`` (``nnpkit train --set`` items), their evaluations and
+    ``result-<tag>.json`` carry it (``equivariant-<tag>``, ...); the data, MACE's run and
+    the kinds without overrides are shared with the untagged runs.
     """
+    suffix = f"-{tag}" if tag else ""
+    suffixes = {kind: suffix if (overrides or {}).get(kind) else ""
+                for kind in ("mace", "equivariant", "bpnn")}
     spec = DATASETS[name]
     work.mkdir(parents=True, exist_ok=True)
     files = stage(work / "data.record.json", lambda: {
@@ -98,10 +108,12 @@ def run_dataset(name: str, work: Path, mace_venv: Path, quick: bool) -> dict:
     runs = {"mace": {**mace_run, **mace_log, "training_cpu_s": budget_s, "epochs": epochs,
                      "model": str(work / "mace" / "mace.model")}}
     for kind in ("equivariant", "bpnn"):
-        run_dir = work / kind
+        run_dir = work / f"{kind}{suffixes[kind]}"
         config_path = nnpkit_config(name, kind, files, run_dir, budget_s)
         command = [str(Path(sys.executable).parent / "nnpkit"), "train", str(config_path)]
-        record = stage(work / f"{kind}.record.json", lambda c=command, d=run_dir:
+        for item in (overrides or {}).get(kind, []):
+            command += ["--set", item]
+        record = stage(work / f"{kind}{suffixes[kind]}.record.json", lambda c=command, d=run_dir:
                        fresh_run(c, d, cwd=work, log=d.with_suffix(".out")))
         metrics = json.loads((run_dir / "metrics.json").read_text())
         runs[kind] = {**record, "training_cpu_s": metrics["training_time_s"],
@@ -109,7 +121,7 @@ def run_dataset(name: str, work: Path, mace_venv: Path, quick: bool) -> dict:
                       "history": str(run_dir / "metrics.csv")}
     for kind, record in runs.items():
         python = mace_python if kind == "mace" else Path(sys.executable)
-        out = work / f"eval_{kind}.json"
+        out = work / f"eval_{kind}{suffixes[kind]}.json"
         if not out.is_file():  # evaluate.py writes its JSON last, once everything is measured
             measured_run([str(python), str(HERE / "evaluate.py"),
                           "--kind", "mace" if kind == "mace" else "nnpkit",
@@ -117,10 +129,10 @@ def run_dataset(name: str, work: Path, mace_venv: Path, quick: bool) -> dict:
                           "--md-structure", str(files["md"]),
                           "--md-steps", "30" if quick else str(spec.md_steps),
                           "--timestep-fs", str(spec.timestep_fs), "--out", str(out)],
-                         cwd=work, log=work / f"eval_{kind}.out")
+                         cwd=work, log=out.with_suffix(".out"))
         record.update(json.loads(out.read_text()))
     result = {"dataset": name, "budget_cpu_s": budget_s, "runs": runs}
-    (work / "result.json").write_text(json.dumps(result, indent=2))
+    (work / f"result{suffix}.json").write_text(json.dumps(result, indent=2))
     return result
 
 
@@ -131,25 +143,40 @@ def main() -> None:
     parser.add_argument("--mace-venv", type=Path, default=OUT_DIR / "peers" / "mace-venv")
     parser.add_argument("--sequential", action="store_true",
                         help="one data set after the other instead of one per core")
+    parser.add_argument("--tag", default="", help="name of a variant of the nnpkit runs "
+                        "(with --equivariant-set / --bpnn-set); MACE's run is reused")
+    for kind in ("equivariant", "bpnn"):
+        parser.add_argument(f"--{kind}-set", action="append", default=[], metavar="KEY=VALUE",
+                            help=f"nnpkit train --set item of the {kind} run (needs --tag)")
     parser.add_argument("--only", help=argparse.SUPPRESS)  # internal: run one data set
     args = parser.parse_args()
+    overrides = {"equivariant": args.equivariant_set, "bpnn": args.bpnn_set}
+    if any(overrides.values()) and not args.tag:
+        parser.error("--equivariant-set / --bpnn-set need a --tag (the runs without "
+                     "overrides keep the untagged names)")
     out = OUT_DIR / ("peers_quick" if args.quick else "peers")
     if args.only:
-        run_dataset(args.only, out / args.only, args.mace_venv, args.quick)
+        run_dataset(args.only, out / args.only, args.mace_venv, args.quick, args.tag,
+                    overrides)
         return
     ensure_mace_venv(args.mace_venv)
     lanes = []
     for name in args.datasets:
         command = [sys.executable, __file__, "--only", name, "--mace-venv",
-                   str(args.mace_venv), *(["--quick"] if args.quick else [])]
+                   str(args.mace_venv), *(["--quick"] if args.quick else []),
+                   "--tag", args.tag,
+                   *(f"--{kind}-set={item}" for kind, items in overrides.items()
+                     for item in items)]
         if args.sequential:
             subprocess.run(command, check=True)
         else:
             lanes.append(subprocess.Popen(command, env={**os.environ}))
     if any(lane.wait() != 0 for lane in lanes):
         raise SystemExit("a data set failed; see its *.out logs under " + str(out))
-    results = [json.loads((out / name / "result.json").read_text()) for name in args.datasets]
-    print(report(results, out, quick=args.quick))
+    suffix = f"-{args.tag}" if args.tag else ""
+    results = [json.loads((out / name / f"result{suffix}.json").read_text())
+               for name in args.datasets]
+    print(report(results, out, quick=args.quick, tag=args.tag))
 
 
 if __name__ == "__main__":

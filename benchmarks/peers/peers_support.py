@@ -163,7 +163,7 @@ def nnpkit_config(name: str, kind: str, files: dict[str, Path], run_dir: Path,
                      "num_threads": 1, "progress": False, "seed": 0},
         "output": str(run_dir),
     }
-    path = run_dir.parent / f"{kind}.yaml"
+    path = run_dir.parent / f"{run_dir.name}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
@@ -202,8 +202,10 @@ def plot(results: list[dict], path: Path) -> None:
     plt.close(figure)
 
 
-def report(results: list[dict], out: Path, quick: bool) -> str:
-    """Markdown tables and verdicts; writes peers.json and learning_curves.png into ``out``."""
+def report(results: list[dict], out: Path, quick: bool, tag: str = "") -> str:
+    """Markdown tables and verdicts; writes peers.json and learning_curves.png into ``out``
+    (``peers-<tag>.json``, ``learning_curves-<tag>.png`` for a tagged variant)."""
+    suffix = f"-{tag}" if tag else ""
     from common import machine_info, machine_summary, markdown_table
 
     info = machine_info()
@@ -245,8 +247,8 @@ def report(results: list[dict], out: Path, quick: bool) -> str:
                        ("its_md_speed_ratio_to_mace", "its MD speed / MACE (target ≥ 2)")]
     text = "\n\n".join([f"Machine: {machine_summary(info)}", markdown_table(rows, columns),
                         markdown_table(verdicts, verdict_columns)])
-    (out / "peers.json").write_text(json.dumps(
+    (out / f"peers{suffix}.json").write_text(json.dumps(
         {"machine": info, "quick": quick, "results": results, "verdicts": verdicts,
          "markdown": text}, indent=2, default=str))
-    plot(results, out / "learning_curves.png")
+    plot(results, out / f"learning_curves{suffix}.png")
     return text
