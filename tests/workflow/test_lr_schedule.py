@@ -91,3 +91,10 @@ def test_decay_over_the_last_fraction_holds_the_rate_before_it() -> None:
         rates.append(optimizer.param_groups[0]["lr"])
     assert rates == pytest.approx([2e-3, 2e-3, 2e-3, 1e-5 + 0.5 * (2e-3 - 1e-5), 1e-5],
                                   rel=1e-12)
+
+
+def test_a_decay_fraction_without_the_cosine_schedule_is_refused(
+        copper_files: dict[str, Path], tmp_path: Path) -> None:
+    config = small_config(copper_files, tmp_path / "run", lr_decay_fraction=0.2)
+    with pytest.raises(ConfigError, match="lr_decay_fraction=0.2 acts only with"):
+        load_config(config)

@@ -91,6 +91,14 @@ class TrainingConfig(_Strict):
         False, description="Without validation data, choose the best epoch on the first 50 "
         "training structures (biased; warned and recorded) instead of refusing.")
 
+    @model_validator(mode="after")
+    def _decay_fraction_needs_cosine(self) -> TrainingConfig:
+        if self.lr_decay_fraction != 1.0 and self.lr_schedule != "cosine":
+            raise ValueError(f"training.lr_decay_fraction={self.lr_decay_fraction} acts only "
+                             "with training.lr_schedule=cosine (the schedule is "
+                             f"{self.lr_schedule!r})")
+        return self
+
 
 class StatisticsConfig(_Strict):
     """Per-element reference energies (E0s) added to the network's per-atom energies."""
