@@ -18,8 +18,9 @@ single-threaded (``OMP_NUM_THREADS=1``); the two data sets run side by side, one
 
     python benchmarks/peers/mace_vs_nnpkit.py                       # full (about 1 h)
     python benchmarks/peers/mace_vs_nnpkit.py --quick               # smoke run, minutes
-    python benchmarks/peers/mace_vs_nnpkit.py --datasets ethanol --tag cosine6 \
+    python benchmarks/peers/mace_vs_nnpkit.py --datasets ethanol --tag wsd \
         --equivariant-set training.lr_schedule=cosine \
+        --equivariant-set training.lr_decay_fraction=0.2 \
         --equivariant-set training.learning_rate=0.006  # a variant; MACE's run reused
 """
 
@@ -47,6 +48,7 @@ from peers_support import (  # noqa: E402
     parse_mace_log,
     prepare_dataset,
     report,
+    tag_suffix,
 )
 
 MACE_PIP = ["torch==2.13.0", "mace-torch"]
@@ -89,8 +91,9 @@ def run_dataset(name: str, work: Path, mace_venv: Path, quick: bool, tag: str = 
     ``result-<tag>.json`` carry it (``equivariant-<tag>``, ...); the data, MACE's run and
     the kinds without overrides are shared with the untagged runs.
     """
-    suffix = f"-{tag}" if tag else ""
-    suffixes = {kind: suffix if (overrides or {}).get(kind) else ""
+    overrides = overrides or {}
+    suffix = tag_suffix(tag)
+    suffixes = {kind: suffix if overrides.get(kind) else ""
                 for kind in ("mace", "equivariant", "bpnn")}
     spec = DATASETS[name]
     work.mkdir(parents=True, exist_ok=True)
@@ -111,7 +114,7 @@ def run_dataset(name: str, work: Path, mace_venv: Path, quick: bool, tag: str = 
         run_dir = work / f"{kind}{suffixes[kind]}"
         config_path = nnpkit_config(name, kind, files, run_dir, budget_s)
         command = [str(Path(sys.executable).parent / "nnpkit"), "train", str(config_path)]
-        for item in (overrides or {}).get(kind, []):
+        for item in overrides.get(kind, []):
             command += ["--set", item]
         record = stage(work / f"{kind}{suffixes[kind]}.record.json", lambda c=command, d=run_dir:
                        fresh_run(c, d, cwd=work, log=d.with_suffix(".out")))
@@ -173,8 +176,7 @@ def main() -> None:
             lanes.append(subprocess.Popen(command, env={**os.environ}))
     if any(lane.wait() != 0 for lane in lanes):
         raise SystemExit("a data set failed; see its *.out logs under " + str(out))
-    suffix = f"-{args.tag}" if args.tag else ""
-    results = [json.loads((out / name / f"result{suffix}.json").read_text())
+    results = [json.loads((out / name / f"result{tag_suffix(args.tag)}.json").read_text())
                for name in args.datasets]
     print(report(results, out, quick=args.quick, tag=args.tag))
 

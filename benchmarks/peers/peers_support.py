@@ -202,10 +202,15 @@ def plot(results: list[dict], path: Path) -> None:
     plt.close(figure)
 
 
+def tag_suffix(tag: str) -> str:
+    """``-<tag>`` for a tagged variant's file names, nothing for the untagged runs."""
+    return f"-{tag}" if tag else ""
+
+
 def report(results: list[dict], out: Path, quick: bool, tag: str = "") -> str:
     """Markdown tables and verdicts; writes peers.json and learning_curves.png into ``out``
     (``peers-<tag>.json``, ``learning_curves-<tag>.png`` for a tagged variant)."""
-    suffix = f"-{tag}" if tag else ""
+    suffix = tag_suffix(tag)
     from common import machine_info, machine_summary, markdown_table
 
     info = machine_info()
