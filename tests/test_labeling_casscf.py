@@ -4,6 +4,7 @@ the farm, the store, an extxyz export and back."""
 
 from __future__ import annotations
 
+import re
 from functools import partial
 from pathlib import Path
 
@@ -19,6 +20,7 @@ pytest.importorskip("pyscf")
 
 from nnpkit.labeling.casscf_calculator import SACASSCFCalculator, state_pairs  # noqa: E402
 from nnpkit.labeling.casscf_checks import (  # noqa: E402
+    check_orbital_window,
     check_root_overlaps,
     n_spin_adapted_states,
     root_overlaps,
@@ -155,22 +157,45 @@ def test_root_overlap_check_on_crafted_vectors() -> None:
 
 
 def test_bad_active_spaces_and_state_counts_are_recorded_with_the_index() -> None:
-    """H2 has 2 electrons and 2 sto-3g orbitals: CAS(4,4) does not fit; LiH does. Four
+    """H2 has 2 electrons and 2 sto-3g orbitals: CAS(4,3) does not fit; LiH does. Four
     states exceed the 3 singlet configurations of CAS(2,2)."""
     h2 = Atoms("H2", positions=[(0, 0, 0), (0, 0, 0.74)])
     labelled, failures = label_structures(
         [lithium_hydride(), h2], parse_method("sa-casscf/sto-3g", active_electrons=4,
-                                              active_orbitals=4), progress=False,
+                                              active_orbitals=3), progress=False,
         properties=("energy", "forces", "states"))
     assert len(labelled) == 1 and n_states_of(labelled[0]) == 2
     assert [f["index"] for f in failures] == [1]
-    assert "CAS(4, 4)" in failures[0]["error"] and "2 electrons" in failures[0]["error"]
+    assert "CAS(4, 3)" in failures[0]["error"] and "2 electrons" in failures[0]["error"]
     assert failures[0]["error"].startswith("LabelingError")
     _, failures = label_structures(
         [h2], parse_method("sa-casscf/sto-3g", n_states=4, active_electrons=2,
                            active_orbitals=2), progress=False)
     assert [f["index"] for f in failures] == [0]
     assert "n_states = 4 exceeds the 3 spin-adapted configurations" in failures[0]["error"]
+
+
+def test_an_active_space_that_splits_a_degenerate_set_is_recorded_with_the_index() -> None:
+    """LiH sto-3g: the RHF orbitals 3 and 4 are the Li 2p π pair (0.164 Ha at 1.5 Å).
+    CAS(2,3) takes orbitals 1–3, i.e. one member of the pair, chosen by round-off (two runs
+    of the old code gave couplings 0.29 and −0.19 /Å for the same x component); CAS(2,4)
+    holds the pair and CAS(2,2) none of it."""
+    assert labels(lithium_hydride(1.5), basis="sto-3g", active_electrons=2,
+                  active_orbitals=2)["state_energies"].shape == (2,)
+    labels(lithium_hydride(1.5), basis="sto-3g", n_states=2, active_electrons=2,
+           active_orbitals=4)
+    labelled, failures = label_structures(
+        [lithium_hydride(1.5)], parse_method("sa-casscf/sto-3g", n_states=3,
+                                             active_electrons=2, active_orbitals=3),
+        progress=False)
+    assert labelled == [] and [f["index"] for f in failures] == [0]
+    assert re.search(r"LabelingError.*orbitals 1\.\.3\) splits a degenerate set: orbital "
+                     r"3 is in it and orbital 4 is not, both at 0\.1637", failures[0]["error"])
+    check_orbital_window(np.array([-1.0, -0.5, 0.2, 0.3, 0.3]), 1, 2)  # edge 2 | 3
+    with pytest.raises(LabelingError, match="orbital 1 is in it and orbital 0 is not"):
+        check_orbital_window(np.array([-0.5, -0.5, 0.2, 0.3]), 1, 2)
+    with pytest.raises(LabelingError, match="orbital 2 is in it and orbital 3 is not"):
+        check_orbital_window(np.array([-1.0, -0.5, 0.3, 0.3 + 1e-7]), 1, 2)
 
 
 def test_an_unconverged_casscf_is_recorded_not_raised() -> None:
@@ -234,11 +259,13 @@ def test_state_labels_name_the_file_index_and_key() -> None:
 
 
 def test_farm_store_export_read_round_trip_keeps_the_state_labels(tmp_path: Path) -> None:
-    """Three states of LiH (three pairs of couplings): the farm adds ``states`` itself."""
+    """Three states of HeH⁺ (three pairs of couplings; 6-31g has no π orbitals to split):
+    the farm adds ``states`` itself and passes the charge from ``info``."""
     pytest.importorskip("distributed")
-    spec = parse_method("sa-casscf/sto-3g", n_states=3, active_electrons=2,
+    spec = parse_method("sa-casscf/6-31g", n_states=3, active_electrons=2,
                         active_orbitals=3)
-    structures = [lithium_hydride(1.5), lithium_hydride(2.2)]
+    structures = [heh_cation(), heh_cation()]
+    structures[1].positions[1] += (0.0, 0.1, 0.4)
     db = tmp_path / "labels.db"
     report = label_to_store(structures, spec, db, properties=("energy", "forces"),
                             n_workers=1, processes=False, progress=False)
@@ -250,7 +277,7 @@ def test_farm_store_export_read_round_trip_keeps_the_state_labels(tmp_path: Path
     assert len(state_pairs(3)) == 3
     for atoms in read:
         index = int(atoms.info["source_index"])
-        expected = labels(structures[index], basis="sto-3g", n_states=3,
+        expected = labels(structures[index], basis="6-31g", n_states=3,
                           active_electrons=2, active_orbitals=3)
         got = state_labels(atoms, index=index, source=str(path))
         in_store = state_labels(stored[index])
@@ -268,24 +295,22 @@ def test_farm_store_export_read_round_trip_keeps_the_state_labels(tmp_path: Path
 
 
 def test_lif_avas_gives_the_two_sigma_states_and_their_avoided_crossing() -> None:
-    """LiF 6-31g*, SA-2-CASSCF(2,2). At 1.6 Å the HOMO/LUMO space holds an F 2p π orbital:
-    a Σ and a Π state (4.68 eV apart), whose coupling along the bond vanishes; AVAS on Li 2s /
-    F 2pz keeps the σ: the ionic and covalent Σ states, coupled along the bond. Their gap
-    (measured 5.16, 2.43, 1.55, 1.46, 2.43, 3.36 eV at 1.6, 2.5, 3.0, 3.5, 5.0, 7.0 Å) has
-    its minimum near 3.5 Å, where the states change character."""
+    """LiF 6-31g*, SA-2-CASSCF(2,2). At 1.6 Å the HOMO/LUMO space would hold one F 2p π
+    orbital of a degenerate pair, which is refused; AVAS on Li 2s / F 2pz keeps the σ: the
+    ionic and covalent Σ states, coupled along the bond. Their gap (measured 5.16, 2.43,
+    1.55, 1.46, 2.43, 3.36 eV at 1.6, 2.5, 3.0, 3.5, 5.0, 7.0 Å) has its minimum near
+    3.5 Å, where the states change character."""
     avas = dict(basis="6-31g*", active_electrons=2, active_orbitals=2,
                 active_ao_labels=["Li 2s", "F 2pz"])
 
     def lif(bond_A: float) -> Atoms:
         return Atoms("LiF", positions=[(0.0, 0.0, 0.0), (0.0, 0.0, bond_A)])
 
-    plain = labels(lif(1.6), **{**avas, "active_ao_labels": None})
+    with pytest.raises(LabelingError, match="orbital 5 is in it and orbital 4 is not"):
+        labels(lif(1.6), **{**avas, "active_ao_labels": None})
     sigma = labels(lif(1.6), **avas)
-    assert np.abs(plain["nacs"][0, :, 2]).max() < 1e-6  # Σ–Π: nothing along the bond
     assert np.abs(sigma["nacs"][0, :, 2]).min() > 0.1
     assert np.abs(sigma["nacs"][0, :, :2]).max() < 1e-6
-    assert plain["state_energies"][1] - plain["state_energies"][0] == pytest.approx(4.68,
-                                                                                    abs=0.05)
     calc = SACASSCFCalculator(**avas)
     bonds_A = (1.6, 2.5, 3.0, 3.5, 5.0, 7.0)
     gaps = []

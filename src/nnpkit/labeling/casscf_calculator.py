@@ -29,7 +29,8 @@ together with that gauge; dynamics codes align phases along a trajectory.
 
 A calculation that cannot give trustworthy labels raises
 :class:`~nnpkit.errors.LabelingError` (:mod:`nnpkit.labeling.casscf_checks`): an active
-space that does not fit the molecule, AVAS choosing a different size, more states than
+space that does not fit the molecule or whose HOMO/LUMO window splits a degenerate set of
+orbitals, AVAS choosing a different size, more states than
 spin-adapted configurations, RHF, CASSCF or the gradient equations not converged, or root
 flipping (a CASCI in the final orbitals whose lowest roots are not the averaged states).
 
@@ -52,6 +53,7 @@ from ase.units import Bohr, Hartree
 from nnpkit.errors import ConfigError, LabelingError
 from nnpkit.labeling.casscf_checks import (
     check_active_space,
+    check_orbital_window,
     check_root_overlaps,
     n_spin_adapted_states,
     root_overlaps,
@@ -187,13 +189,15 @@ class SACASSCFCalculator(Calculator):
         p = self.parameters
         n_electrons, n_orbitals = int(mf.mol.nelectron), int(mf.mo_coeff.shape[1])
         n_active, e_active = int(p["active_orbitals"]), int(p["active_electrons"])
-        check_active_space(n_electrons, n_orbitals, e_active, n_active, int(p["spin"]))
+        n_core = check_active_space(n_electrons, n_orbitals, e_active, n_active,
+                                    int(p["spin"]))
         n_configurations = n_spin_adapted_states(n_active, e_active, int(p["spin"]))
         if int(p["n_states"]) > n_configurations:
             raise LabelingError(
                 f"n_states = {p['n_states']} exceeds the {n_configurations} spin-adapted "
                 f"configurations (2S = {p['spin']}) of CAS({e_active}, {n_active})")
         if p["active_ao_labels"] is None:
+            check_orbital_window(mf.mo_energy, n_core, n_active)
             return np.asarray(mf.mo_coeff)
         from pyscf.mcscf import avas
 

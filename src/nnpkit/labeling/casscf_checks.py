@@ -17,8 +17,12 @@ import numpy as np
 
 from nnpkit.errors import LabelingError
 
-__all__ = ["check_active_space", "n_spin_adapted_states", "weyl_csf_count",
-           "root_overlaps", "check_root_overlaps"]
+__all__ = ["check_active_space", "check_orbital_window", "n_spin_adapted_states",
+           "weyl_csf_count", "root_overlaps", "check_root_overlaps",
+           "DEGENERATE_ORBITALS_HA"]
+
+#: Orbital energies closer than this (Hartree) count as one degenerate set.
+DEGENERATE_ORBITALS_HA = 1e-6
 
 
 def check_active_space(n_electrons: int, n_orbitals: int, active_electrons: int,
@@ -57,6 +61,32 @@ def check_active_space(n_electrons: int, n_orbitals: int, active_electrons: int,
         raise LabelingError(f"{what}: {(active_electrons + spin) // 2} alpha electrons do "
                             f"not fit into {active_orbitals} orbitals")
     return n_core
+
+
+def check_orbital_window(mo_energy: np.ndarray, n_core: int, n_active: int,
+                         tolerance_Ha: float = DEGENERATE_ORBITALS_HA) -> None:
+    """Refuse an active space of the orbitals ``n_core`` … ``n_core + n_active − 1`` (by
+    orbital energy, ``mo_energy`` [n_mo], Hartree) whose edge cuts through a degenerate set.
+
+    A set split at the edge (a π pair of a linear molecule, an e set) is resolved by
+    round-off alone: which member enters the space, and so the states, their gradients and
+    the direction of their couplings, changes from run to run.
+
+    Raises:
+        LabelingError: naming the orbitals (0-based) on either side of the cut and their
+            energy.
+    """
+    energies = np.asarray(mo_energy, dtype=float)
+    for inside, outside in ((n_core, n_core - 1), (n_core + n_active - 1, n_core + n_active)):
+        if outside < 0 or outside >= energies.size:
+            continue
+        if abs(energies[inside] - energies[outside]) < tolerance_Ha:
+            raise LabelingError(
+                f"the active space (orbitals {n_core}..{n_core + n_active - 1}) splits a "
+                f"degenerate set: orbital {inside} is in it and orbital {outside} is not, "
+                f"both at {energies[inside]:.6f} Ha; round-off would choose between them. "
+                "Make active_orbitals hold the whole set or none of it, or choose the "
+                "space with active_ao_labels")
 
 
 def n_spin_adapted_states(n_orbitals: int, n_electrons: int, spin: int) -> int:
