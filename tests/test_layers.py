@@ -7,6 +7,8 @@ application importing another, fails here with the file, the line and the import
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,13 @@ def test_the_checker_catches_an_upward_import(tmp_path: Path) -> None:
     bad.write_text("def f():\n    from nnpkit.training.trainer import fit\n")
     (line, imported), = _imports(bad)
     assert line == 2 and _layer(_unit(imported)) > _layer("data")
+
+
+def test_labelling_starts_without_torch() -> None:
+    """`nnpkit label` and farm workers import the labelling layer only: torch, e3nn and
+    numba (2.5–3 s to import here, most of a short labelling run) stay out of it."""
+    code = ("import sys, nnpkit.labeling, nnpkit.labeling.farm, nnpkit.cli.labeling; "
+            "print(sorted(m for m in ('torch', 'e3nn', 'numba') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]", result.stdout

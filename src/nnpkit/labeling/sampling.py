@@ -22,7 +22,6 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from tqdm.auto import tqdm
 
 from nnpkit.errors import ConfigError
-from nnpkit.md.runner import copy_without_md_constraints, make_dynamics
 
 __all__ = ["sample_md", "sample_md_temperatures", "rattle_structures",
            "random_symmetric_strain"]
@@ -75,6 +74,10 @@ def sample_md(
         raise ConfigError(f"equilibration_steps must be >= 0, got {equilibration_steps}")
     if timestep_fs <= 0:
         raise ConfigError(f"timestep_fs must be > 0, got {timestep_fs}")
+
+    # nnpkit.md brings torch and the model families: imported here, not at module level,
+    # so that labelling (`nnpkit label`, farm workers) starts without them
+    from nnpkit.md.runner import make_dynamics
 
     work = atoms.copy()
     work.calc = calculator
@@ -131,6 +134,8 @@ def sample_md_temperatures(
 
 def _labelled_snapshot(atoms: Atoms, original: Atoms, periodic: bool) -> Atoms:
     """Copy ``atoms`` with its calculator's current results frozen into a SinglePoint."""
+    from nnpkit.md.runner import copy_without_md_constraints
+
     results: dict[str, object] = {
         "energy": float(atoms.get_potential_energy()),
         "forces": np.array(atoms.get_forces(apply_constraint=False)),

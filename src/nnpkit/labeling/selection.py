@@ -13,12 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 from ase import Atoms
 
-from nnpkit.data.graph import atoms_to_graph, edge_vectors
 from nnpkit.errors import ConfigError
-from nnpkit.nn.symmetry_functions import SymmetryFunctions
 
 __all__ = ["structure_descriptors", "farthest_point_selection"]
 
@@ -37,6 +34,12 @@ def structure_descriptors(structures: Sequence[Atoms], cutoff_A: float = 5.0,
         standard deviation over its atoms of their F symmetry functions (zeros where a
         structure has no atom of s).
     """
+    # torch is imported here, not at module level, so that labelling starts without it
+    import torch
+
+    from nnpkit.data.graph import atoms_to_graph, edge_vectors
+    from nnpkit.nn.symmetry_functions import SymmetryFunctions
+
     numbers = sorted(set(elements) if elements is not None else
                      {int(z) for atoms in structures for z in atoms.numbers})
     slot = {z: k for k, z in enumerate(numbers)}
