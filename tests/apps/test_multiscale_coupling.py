@@ -71,9 +71,12 @@ def test_patch_test_bqcf_is_exact_and_sharp_is_not(cu):
     block = FccBlock("Cu", a, (12, 12, 12))  # faces 21.5 Å from the centre, atoms to 18 Å
     region = _centred_region(block, 5.0)
     bqcf = ghost_forces(calc.model, block, region, "bqcf", cell, UNIFORM_STRAINS)
-    sharp = ghost_forces(calc.model, block, region, "sharp", cell, UNIFORM_STRAINS)
     assert max(bqcf.values()) < 1e-8  # measured 3.0e-14 – 4.3e-14 eV/Å: round-off
-    assert min(sharp.values()) > 1e-2  # measured 0.0746 – 0.0755 eV/Å: order one
+    # one strain shows that sharp coupling is not exact (0.0746 – 0.0755 eV/Å under each
+    # of the three; benchmarks/multiscale_patch_test.py reports them all)
+    sharp = ghost_forces(calc.model, block, region, "sharp", cell,
+                         {"mixed": UNIFORM_STRAINS["mixed"]})
+    assert sharp["mixed"] > 1e-2  # measured 0.0755 eV/Å: order one
 
 
 def _bqce_width_factor(cu, strains: dict[str, np.ndarray]) -> dict[str, float]:
