@@ -13,7 +13,6 @@ from ase import Atoms
 from ase.data import chemical_symbols
 
 from nnpkit.errors import DataError, UnknownElementError
-from nnpkit.neighbors import neighbor_list
 
 __all__ = ["validate_structures"]
 
@@ -83,6 +82,9 @@ def _check_distances(atoms: Atoms, where: str, min_distance_A: float) -> None:
     """No two atoms (periodic images included) may be closer than ``min_distance_A``."""
     if min_distance_A <= 0:
         return
+    # vesin imports torch: imported here, so that `nnpkit label` starts without torch
+    from nnpkit.neighbors import neighbor_list
+
     # the list's cells are as wide as its cutoff: searching a tiny radius directly would
     # bin the structure into millions of cells (7.6 ms for 108 Cu atoms at 0.1 Å, 0.18 ms
     # at 1.5 Å), so search at least _SEARCH_RADIUS_A and keep the pairs closer than asked
