@@ -260,6 +260,32 @@ def test_atomic_write_failure_keeps_existing_file(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["out.extxyz"]
 
 
+def test_a_write_killed_midway_leaves_only_its_temporary_which_cleanup_removes(tmp_path):
+    """SIGKILL inside atomic_write: the target keeps its old bytes, the temporary file is
+    left (nothing can remove it), and remove_stale_temporaries removes just that."""
+    import subprocess
+    import sys
+
+    from nnpkit.file_writes import remove_stale_temporaries
+
+    target = tmp_path / "model.nnp"
+    target.write_bytes(b"old")
+    (tmp_path / ".keep").write_text("not a temporary")
+    code = ("import os, signal, sys\n"
+            "from nnpkit.file_writes import atomic_write\n"
+            "def write(tmp):\n"
+            "    open(tmp, 'wb').write(b'half')\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n"
+            "atomic_write(sys.argv[1], write)\n")
+    killed = subprocess.run([sys.executable, "-c", code, str(target)], check=False)
+    assert killed.returncode == -9
+    assert target.read_bytes() == b"old"
+    left = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert len(left) == 1 and left[0].name.startswith(".model.nnp.")
+    assert remove_stale_temporaries(tmp_path) == left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".keep", "model.nnp"]
+
+
 def test_unknown_require_rejected(tmp_path):
     write_structures(tmp_path / "a.extxyz", [_water()])
     with pytest.raises(DataError, match="dipole"):

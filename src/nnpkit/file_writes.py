@@ -7,7 +7,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "remove_stale_temporaries"]
+
+
+_SUFFIX = ".tmp"
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> None:
@@ -19,7 +22,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Non
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
@@ -29,3 +32,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Non
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files :func:`atomic_write` left in ``directory``
+    (``.<name>.<random>.tmp``): a process killed between creating one and moving it into
+    place (SIGKILL, power loss) cannot remove it itself. Call it only where no other
+    process is writing into ``directory``. Returns the removed paths."""
+    removed = sorted(Path(directory).glob(f".*{_SUFFIX}"))
+    for stale in removed:
+        stale.unlink(missing_ok=True)
+    return removed

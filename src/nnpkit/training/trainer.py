@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from nnpkit.data.graph import AtomicGraph, collate
 from nnpkit.derivatives import compute_properties
 from nnpkit.errors import ConfigError, TrainingError
-from nnpkit.file_writes import atomic_write
+from nnpkit.file_writes import atomic_write, remove_stale_temporaries
 from nnpkit.models.bpnn import BehlerParrinello
 from nnpkit.models.model_file import save_model
 from nnpkit.models.potential import Potential
@@ -290,7 +290,8 @@ def fit(config: RunConfig, resume: bool = False, data: PreparedData | None = Non
     shuffle = torch.Generator().manual_seed(settings.seed)
     history: list[dict] = []
     epoch, best, since_best, elapsed_before = 0, math.inf, 0, 0.0
-    if resume:
+    if resume:  # a killed run may have left a write half done: its temporary file
+        remove_stale_temporaries(checkpoint_path.parent)
         state = restore_training_state(load_checkpoint(checkpoint_path), model, ema,
                                        optimizer, scheduler, shuffle)
         epoch, best, since_best = state["epoch"], state["best"], state["since_best"]
