@@ -169,6 +169,14 @@ def test_md_unusable_device_is_an_error(trained_run: Path, tmp_path: Path, devic
     assert message in capsys.readouterr().err
 
 
+def test_md_field_needs_a_model_with_a_field_coupling(trained_run: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    assert main(["md", str(trained_run), str(_start(tmp_path)), "--temperature-K", "300",
+                 "--steps", "2", "--field", "0", "0", "0.1"]) == 2
+    assert "model kind 'bpnn' has no coupling to an electric field" in capsys.readouterr().err
+
+
 def test_md_restart_needs_a_trajectory_and_no_structure(trained_run: Path, tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]
                                                         ) -> None:

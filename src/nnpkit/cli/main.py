@@ -77,7 +77,8 @@ def _md(args: argparse.Namespace) -> int:
         trajectory=args.out, log_interval=args.log_interval, seed=args.seed,
         max_force_std=args.max_force_std, uncertainty_action=args.uncertainty_action,
         friction_per_fs=args.friction, device=args.device, dtype=args.dtype,
-        restart=args.restart, key=args.key_file, engine=args.engine)
+        restart=args.restart, key=args.key_file, engine=args.engine,
+        external_field_V_per_A=args.field)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -214,6 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_argument("--engine", choices=["batched", "ase"], default="batched",
                     help="batched: the torch-native engine (default); ase: ASE's integrators "
                          "through the calculator (structures with constraints always use it)")
+    md.add_argument("--field", type=float, nargs=3, default=None,
+                    metavar=("FX", "FY", "FZ"),
+                    help="uniform electric field, V/Å, on a molecule or cluster (models with "
+                         "a field coupling: model kind charge_aware); the energies include "
+                         "the field's part")
     md.set_defaults(handler=_md)
 
     sample = commands.add_parser("sample", help="sample by MD and label with a reference")

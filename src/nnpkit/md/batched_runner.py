@@ -50,12 +50,18 @@ __all__ = ["BatchedMDResult", "run_batched_md"]
 
 def _force_field(model: Potential | Calculator | Sequence[Calculator], state: BatchedState,
                  structures: Sequence[Atoms], skin_A: float, variable_cell: bool,
-                 fast_path: bool | None) -> ForceField:
+                 fast_path: bool | None,
+                 external_field_V_per_A: Sequence[float] | None) -> ForceField:
     if isinstance(model, Potential):
         return ModelForceField(model, state, skin_A=skin_A, variable_cell=variable_cell,
-                               fast_path=fast_path)
+                               fast_path=fast_path,
+                               external_field_V_per_A=external_field_V_per_A)
     if isinstance(model, Calculator) or (
             isinstance(model, Sequence) and all(isinstance(c, Calculator) for c in model)):
+        if external_field_V_per_A is not None:
+            raise ConfigError("external_field_V_per_A is for nnpkit models; give an ASE "
+                              "calculator its field itself (NNPCalculator("
+                              "external_field_V_per_A=...))")
         return ASEForceField(model, structures)
     raise ConfigError(f"run_batched_md needs an nnpkit Potential or ASE calculator(s), got "
                       f"{type(model).__name__}")
@@ -132,6 +138,7 @@ def run_batched_md(
     fast_path: bool | None = None,
     start_step: int = 0,
     append: bool = False,
+    external_field_V_per_A: Sequence[float] | None = None,
 ) -> BatchedMDResult:
     """Run MD on copies of ``structures`` (B replicas of any sizes) in one batch.
 
@@ -181,6 +188,10 @@ def run_batched_md(
             uninterrupted run).
         append: append to the trajectory files and do not write the starting frames
             again (a restart).
+        external_field_V_per_A: a uniform electric field [3] (V/Å) on every replica
+            (models with a field coupling, molecules; see
+            :class:`~nnpkit.md.forces.ModelForceField`). The logged energies include the
+            field's part.
 
     Returns:
         :class:`BatchedMDResult`.
@@ -212,7 +223,7 @@ def run_batched_md(
     elif velocities != "keep":
         raise ConfigError(f"unknown velocities {velocities!r}; choose 'thermal' or 'keep'")
     force_field = _force_field(model_or_calculator, state, structures, skin_A,
-                               ensemble == "npt", fast_path)
+                               ensemble == "npt", fast_path, external_field_V_per_A)
     if bias is not None:
         force_field = BiasedForceField(force_field, bias)
     source: NoiseSource = (CounterNoise(seeds, device) if noise == "counter"

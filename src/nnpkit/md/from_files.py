@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -124,7 +125,8 @@ def _stopped(step: int, value: float, threshold: float) -> dict[str, Any]:
 
 def _run_batched(atoms: Atoms, calculator: NNPCalculator, md: dict[str, Any], seed: int,
                  restart: bool, start_step: int, max_force_std: float | None,
-                 uncertainty_action: str) -> tuple[MDResult | None, dict[str, Any]]:
+                 uncertainty_action: str, external_field_V_per_A: Sequence[float] | None
+                 ) -> tuple[MDResult | None, dict[str, Any]]:
     """One replica on the batched engine: its :class:`MDResult` (None if the guard stopped
     it) and the guard's summary keys. The guard checks every step, as on ASE's path."""
     from nnpkit.md.batched_runner import run_batched_md
@@ -136,7 +138,8 @@ def _run_batched(atoms: Atoms, calculator: NNPCalculator, md: dict[str, Any], se
             seed=seed, max_force_std=max_force_std,
             uncertainty_action=uncertainty_action,  # type: ignore[arg-type]
             uncertainty_interval=1, dtype=calculator.dtype, device=calculator.device,
-            start_step=start_step, append=restart, **md)
+            start_step=start_step, append=restart,
+            external_field_V_per_A=external_field_V_per_A, **md)
     except ReplicaUncertaintyExceeded as stop:
         return None, _stopped(stop.step - start_step, stop.max_force_std, stop.threshold)
     result = batched.replica(0)
@@ -191,7 +194,8 @@ def run_md_from_files(model: str | os.PathLike, structure: str | os.PathLike | N
                       device: str = "cpu", dtype: str | None = None,
                       restart: bool = False,
                       key: bytes | str | os.PathLike | None = None,
-                      engine: Engine = "batched") -> dict:
+                      engine: Engine = "batched",
+                      external_field_V_per_A: Sequence[float] | None = None) -> dict:
     """Run MD with a trained model; write ``trajectory`` (``.extxyz``/``.xyz`` or ASE's
     ``.traj``, by the suffix), ``<stem>_log.json`` and ``<stem>.png`` (energy, temperature
     and, for NPT, volume against time).
@@ -249,7 +253,8 @@ def run_md_from_files(model: str | os.PathLike, structure: str | os.PathLike | N
                           f"give no structure file (got {structure})")
     if structure is None and not restart:
         raise ConfigError("give a structure file, or --restart to continue the trajectory")
-    calculator = load_calculator(model, device=torch_device, dtype=torch_dtype, key=key)
+    calculator = load_calculator(model, device=torch_device, dtype=torch_dtype, key=key,
+                                 external_field_V_per_A=external_field_V_per_A)
     if max_force_std is not None and "max_force_std" not in calculator.implemented_properties:
         raise ConfigError(
             f"--max-force-std needs a committee (a committee.json or its directory); "
@@ -276,7 +281,7 @@ def run_md_from_files(model: str | os.PathLike, structure: str | os.PathLike | N
     if engine == "batched":
         result, uncertainty = _run_batched(atoms, calculator, md, seed, restart,
                                            round(start_time_fs / timestep_fs), max_force_std,
-                                           uncertainty_action)
+                                           uncertainty_action, external_field_V_per_A)
     else:
         result, uncertainty = _run_ase(atoms, calculator, md, seed, restart, start_time_fs,
                                        max_force_std, uncertainty_action)
@@ -300,5 +305,7 @@ def run_md_from_files(model: str | os.PathLike, structure: str | os.PathLike | N
     }
     if "volume_A3" in log:
         summary["final_volume_A3"] = float(log["volume_A3"][-1])
+    if external_field_V_per_A is not None:
+        summary["external_field_V_per_A"] = [float(x) for x in external_field_V_per_A]
     summary.update(uncertainty)
     return summary
