@@ -146,6 +146,17 @@ def _activate(z, slope, code):  # noqa: ANN001, ANN202
 SMALL_BLOCK_BELOW = 16
 
 
+@njit(cache=True, inline="always")
+def _add_rows_times(left, right, out):  # noqa: ANN001, ANN202
+    """``out += left @ right`` ([m, n] · [n, p]) for a few rows m: each row of ``right`` is
+    read once for all m rows, and the products accumulate in place."""
+    for k in range(right.shape[0]):
+        for r in range(left.shape[0]):
+            value = left[r, k]
+            for j in range(right.shape[1]):
+                out[r, j] += value * right[k, j]
+
+
 @njit(cache=True)
 def _network_block(inputs, flat_weights, offset, widths, activation):  # noqa: ANN001, ANN202
     """One element's MLP on ``inputs`` [m, F], its layers read from ``flat_weights`` at
@@ -170,15 +181,11 @@ def _network_block(inputs, flat_weights, offset, widths, activation):  # noqa: A
         weight = flat_weights[offset:offset + n_in * n_out].reshape(n_in, n_out)
         bias = flat_weights[offset + 2 * n_in * n_out:offset + 2 * n_in * n_out + n_out]
         offset += 2 * n_in * n_out + n_out
-        if small:  # the row's products accumulate in place
+        if small:
             z = np.empty((n_rows, n_out), dtype=inputs.dtype)
             for r in range(n_rows):
                 z[r, :] = bias
-            for k in range(n_in):
-                for r in range(n_rows):
-                    value = source[r, k]
-                    for j in range(n_out):
-                        z[r, j] += value * weight[k, j]
+            _add_rows_times(source, weight, z)
         else:
             z = np.dot(source, weight) + bias
         if layer < n_layers - 1:
@@ -196,11 +203,7 @@ def _network_block(inputs, flat_weights, offset, widths, activation):  # noqa: A
         transpose = flat_weights[first:first + n_in * n_out].reshape(n_out, n_in)
         if small:
             below = np.zeros((n_rows, n_in), dtype=inputs.dtype)
-            for j in range(n_out):
-                for r in range(n_rows):
-                    value = grad[r, j]
-                    for k in range(n_in):
-                        below[r, k] += value * transpose[j, k]
+            _add_rows_times(grad, transpose, below)
         else:
             below = np.dot(grad, transpose)
         if layer > 0:
