@@ -18,13 +18,16 @@ periodic structure are refused.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 
 from nnpkit.data.graph import AtomicGraph
 from nnpkit.errors import ConfigError
 from nnpkit.models.potential import Potential
 
-__all__ = ["compute_properties", "check_field_supported"]
+__all__ = ["compute_properties", "check_field_supported", "uniform_field"]
 
 
 def check_field_supported(model: Potential, graph: AtomicGraph) -> None:
@@ -45,6 +48,25 @@ def check_field_supported(model: Potential, graph: AtomicGraph) -> None:
             "field in periodic boundary conditions is not supported (its potential −F·r "
             "is not periodic); dipoles, polarizabilities and fields are for molecules and "
             "clusters (pbc=False)")
+
+
+def uniform_field(model: Potential, field_V_per_A: Sequence[float] | None) -> np.ndarray:
+    """The uniform external field [3] (V/Å, float64; zeros for None) a model is to run in.
+
+    Raises:
+        ConfigError: not 3 finite numbers, or a non-zero field for a model family without
+            a field coupling.
+    """
+    if field_V_per_A is None:
+        return np.zeros(3)
+    field = np.asarray(field_V_per_A, dtype=np.float64)
+    if field.shape != (3,) or not np.all(np.isfinite(field)):
+        raise ConfigError(f"external_field_V_per_A must be 3 finite numbers (V/Å), got "
+                          f"{field_V_per_A!r}")
+    if np.any(field) and not model.responds_to_field:
+        raise ConfigError(f"model kind {model.kind!r} has no coupling to an electric field; "
+                          "external_field_V_per_A needs a charge_aware model")
+    return field
 
 
 def _grad(output: torch.Tensor, inputs: list[torch.Tensor], create_graph: bool,

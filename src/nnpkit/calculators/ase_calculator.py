@@ -13,7 +13,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from nnpkit.data.graph import AtomicGraph, atoms_to_graph
-from nnpkit.derivatives import compute_properties
+from nnpkit.derivatives import compute_properties, uniform_field
 from nnpkit.errors import ConfigError
 from nnpkit.models.bpnn_fast import FastPathNotice, choose_fast_path
 from nnpkit.models.equivariant_fused import fused_for_inference
@@ -71,16 +71,7 @@ class NNPCalculator(Calculator):
         self._stress_wanted = False
         self.neighbors = VerletNeighborList(self.model.cutoff, skin_A)
         self.responds_to_field = bool(self.model.responds_to_field)
-        self.external_field = np.zeros(3)
-        if external_field_V_per_A is not None:
-            self.external_field = np.asarray(external_field_V_per_A, dtype=np.float64)
-            if self.external_field.shape != (3,):
-                raise ConfigError(f"external_field_V_per_A must be 3 numbers (V/Å), got "
-                                  f"{external_field_V_per_A!r}")
-            if not self.responds_to_field and np.any(self.external_field):
-                raise ConfigError(f"model kind {self.model.kind!r} has no coupling to an "
-                                  "electric field; external_field_V_per_A needs a "
-                                  "charge_aware model")
+        self.external_field = uniform_field(self.model, external_field_V_per_A)
         if self.responds_to_field:
             self.implemented_properties = [*type(self).implemented_properties,
                                            "dipole", "charges"]

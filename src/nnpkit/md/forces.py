@@ -18,7 +18,7 @@ from ase.calculators.calculator import Calculator
 from ase.data import chemical_symbols
 
 from nnpkit.data.graph import AtomicGraph
-from nnpkit.derivatives import compute_properties
+from nnpkit.derivatives import compute_properties, uniform_field
 from nnpkit.errors import ConfigError, UnknownElementError
 from nnpkit.md.batched_neighbors import BatchedNeighborList
 from nnpkit.md.batched_state import BatchedState
@@ -79,7 +79,7 @@ class ModelForceField:
                  variable_cell: bool = False, fast_path: bool | None = None,
                  external_field_V_per_A: Sequence[float] | None = None) -> None:
         device, dtype = state.positions.device, state.positions.dtype
-        self._field = _replica_field(model, external_field_V_per_A, state)
+        field = uniform_field(model, external_field_V_per_A)  # [3], V/Å
         self.model = _frozen_copy(model, device, dtype)
         if fast_path is not False:
             self.model = fused_for_inference(self.model)
@@ -103,8 +103,8 @@ class ModelForceField:
         self._no_forces = torch.full((n_total, 3), float("nan"), dtype=dtype, device=device)
         self._no_stress = torch.full((n_replicas, 3, 3), float("nan"), dtype=dtype,
                                      device=device)
-        self._graph_field = (self._field if self._field is not None else
-                             torch.zeros((n_replicas, 3), dtype=dtype, device=device))
+        self._field = torch.as_tensor(field, dtype=dtype, device=device).expand(
+            n_replicas, 3)  # [B, 3]: the same field on every replica
 
     def graph(self, state: BatchedState) -> AtomicGraph:
         """The collated graph of the current positions (neighbour list updated)."""
@@ -115,10 +115,11 @@ class ModelForceField:
             batch=state.batch, edge_index=edge_index, cell_shifts=shifts,
             n_atoms=state.n_atoms, energy=self._no_energy, forces=self._no_forces,
             stress=self._no_stress, charge=state.charge.to(state.positions.dtype),
-            field=self._graph_field)
+            field=self._field)
 
     def __call__(self, state: BatchedState, need_stress: bool) -> None:
-        if self.fast_path is not None and not need_stress and self._field is None:
+        # no compiled path for a model with a field coupling: a field runs on autograd
+        if self.fast_path is not None and not need_stress:
             self._compiled(state)
             return
         output = compute_properties(self.model, self.graph(state), forces=True,
@@ -170,24 +171,6 @@ class ModelForceField:
             return max_force_std_per_replica(member_forces, state.batch, state.n_replicas)
         members = self.model.member_properties(self.graph(state), forces=True)
         return max_force_std_per_replica(members["forces"], state.batch, state.n_replicas)
-
-
-def _replica_field(model: Potential, field_V_per_A: Sequence[float] | None,
-                   state: BatchedState) -> torch.Tensor | None:
-    """The field of every replica [B, 3] (V/Å, the state's precision), None for none."""
-    if field_V_per_A is None:
-        return None
-    field = np.asarray(field_V_per_A, dtype=np.float64)
-    if field.shape != (3,) or not np.all(np.isfinite(field)):
-        raise ConfigError(f"external_field_V_per_A must be 3 finite numbers (V/Å), got "
-                          f"{field_V_per_A!r}")
-    if not np.any(field):
-        return None
-    if not model.responds_to_field:
-        raise ConfigError(f"model kind {model.kind!r} has no coupling to an electric field; "
-                          "MD in a field needs a charge_aware model")
-    return torch.as_tensor(field, dtype=state.positions.dtype,
-                           device=state.positions.device).expand(state.n_replicas, 3)
 
 
 def _frozen_copy(model: Potential, device: torch.device, dtype: torch.dtype) -> Potential:

@@ -125,10 +125,10 @@ def _stopped(step: int, value: float, threshold: float) -> dict[str, Any]:
 
 def _run_batched(atoms: Atoms, calculator: NNPCalculator, md: dict[str, Any], seed: int,
                  restart: bool, start_step: int, max_force_std: float | None,
-                 uncertainty_action: str, external_field_V_per_A: Sequence[float] | None
-                 ) -> tuple[MDResult | None, dict[str, Any]]:
-    """One replica on the batched engine: its :class:`MDResult` (None if the guard stopped
-    it) and the guard's summary keys. The guard checks every step, as on ASE's path."""
+                 uncertainty_action: str) -> tuple[MDResult | None, dict[str, Any]]:
+    """One replica on the batched engine, with the calculator's model and field: its
+    :class:`MDResult` (None if the guard stopped it) and the guard's summary keys. The
+    guard checks every step, as on ASE's path."""
     from nnpkit.md.batched_runner import run_batched_md
     from nnpkit.md.observers import ReplicaUncertaintyExceeded
 
@@ -139,7 +139,7 @@ def _run_batched(atoms: Atoms, calculator: NNPCalculator, md: dict[str, Any], se
             uncertainty_action=uncertainty_action,  # type: ignore[arg-type]
             uncertainty_interval=1, dtype=calculator.dtype, device=calculator.device,
             start_step=start_step, append=restart,
-            external_field_V_per_A=external_field_V_per_A, **md)
+            external_field_V_per_A=calculator.external_field.tolist(), **md)
     except ReplicaUncertaintyExceeded as stop:
         return None, _stopped(stop.step - start_step, stop.max_force_std, stop.threshold)
     result = batched.replica(0)
@@ -281,7 +281,7 @@ def run_md_from_files(model: str | os.PathLike, structure: str | os.PathLike | N
     if engine == "batched":
         result, uncertainty = _run_batched(atoms, calculator, md, seed, restart,
                                            round(start_time_fs / timestep_fs), max_force_std,
-                                           uncertainty_action, external_field_V_per_A)
+                                           uncertainty_action)
     else:
         result, uncertainty = _run_ase(atoms, calculator, md, seed, restart, start_time_fs,
                                        max_force_std, uncertainty_action)
