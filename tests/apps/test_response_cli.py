@@ -119,8 +119,8 @@ def test_ir_command_writes_the_harmonic_spectrum_of_the_model(
 def test_md_in_a_field_from_the_command_line(engine: str, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     """``nnpkit md --field``: NVE of a charge-aware model in 0.2 V/Å on either engine keeps
-    the total energy (the field's part included) within 2 meV over 100 steps of 0.25 fs;
-    a model without a field coupling is refused with the reason."""
+    the total energy (the field's part included) within 2 meV over 100 steps of 0.25 fs
+    (the refusal of a model without a field coupling is in tests/workflow/test_cli.py)."""
     model = _model_file(tmp_path / "q.nnp")
     atoms = molecule("H2CO")
     atoms.rattle(0.05, seed=1)

@@ -162,8 +162,8 @@ def _network_block(inputs, flat_weights, offset, widths, activation):  # noqa: A
     """One element's MLP on ``inputs`` [m, F], its layers read from ``flat_weights`` at
     ``offset`` (the layout of :func:`element_networks`): outputs [m] and input gradients
     [m, F]. Below :data:`SMALL_BLOCK_BELOW` rows the products are loops that read each
-    weight row once for all the rows; from there on, BLAS. The layers are read from the
-    flat array in place (no lists of arrays, no per-layer temporaries but ``z``).
+    weight row once for all the rows; from there on, BLAS. The layers are views of the
+    flat array (no lists of arrays), and the activation works on ``z`` in place.
     """
     n_rows, n_layers = inputs.shape[0], widths.shape[0] - 1
     small = n_rows < SMALL_BLOCK_BELOW
